@@ -1,0 +1,1 @@
+"""Typed settings for every entry point; see `config.settings`."""

@@ -1,0 +1,219 @@
+"""One frozen, typed settings object read from the environment (prefix ``SPOTREC_``).
+
+Reads environment variables and, when present, the dotenv file named by ``SPOTREC_ENV_FILE``
+(default ``config/local.env``). Writes nothing. Every variable is documented in
+``config/*.env.example``. Each entry point calls :func:`load_settings` once and passes the result
+down; no other module reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository root: relative paths in settings are resolved against it, so commands behave
+#: the same from any working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+ENV_PREFIX = "SPOTREC_"
+
+
+class SettingsError(ValueError):
+    """A variable is missing or malformed; the message names the variable."""
+
+
+class _Group(BaseSettings):
+    """Base of every settings group: frozen, env-prefixed, strict about unknown keys."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+
+class KafkaSettings(_Group):
+    """Kafka bootstrap address and the local broker's knobs."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}KAFKA_", frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=19092, ge=1, le=65535)
+    controller_port: int = Field(default=19093, ge=1, le=65535)
+    heap: str = Field(default="512m", pattern=r"^\d+[kKmMgG]$")
+    topic_partitions: int = Field(default=8, ge=1, le=1024)
+    start_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def bootstrap(self) -> str:
+        """The ``host:port`` clients connect to."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The broker URL in the form Faust expects."""
+        return f"kafka://{self.bootstrap}"
+
+
+class CassandraSettings(_Group):
+    """Cassandra contact point, keyspace and the local node's knobs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}CASSANDRA_", frozen=True, extra="ignore"
+    )
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=19042, ge=1, le=65535)
+    storage_port: int = Field(default=17000, ge=1, le=65535)
+    keyspace: str = Field(default="spotrec", pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    replication_factor: int = Field(default=1, ge=1)
+    local_dc: str = "datacenter1"
+    username: str | None = None
+    password: SecretStr | None = None
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    heap: str = Field(default="1G", pattern=r"^\d+[kKmMgG]$")
+    start_timeout_s: float = Field(default=180.0, gt=0)
+
+
+class S3Settings(_Group):
+    """The S3-compatible object store: endpoint, bucket, credentials, local server ports."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}S3_", frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=18333, ge=1, le=65535)
+    endpoint_url: str | None = None
+    bucket: str = Field(default="spotrec", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    region: str = "us-east-1"
+    access_key_id: str = "spotrec"
+    secret_access_key: SecretStr = SecretStr("spotrec-local-secret")
+    #: First of a block of ports the local SeaweedFS server uses for its internal services.
+    internal_port_base: int = Field(default=18400, ge=1, le=65400)
+    start_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def url(self) -> str:
+        """The endpoint clients use: ``endpoint_url`` if set, else the local server."""
+        return self.endpoint_url or f"http://{self.host}:{self.port}"
+
+
+class ModelSettings(_Group):
+    """Where the embedding model's weights live and which model version is used."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MODEL_", frozen=True, extra="ignore")
+
+    weights_dir: Path = Path("models/choi2017")
+    version: str = "choi2017"
+    batch_size: int = Field(default=16, ge=1, le=1024)
+    #: Local mirror of the upstream weight files that ``spotrec weights fetch`` copies from.
+    weights_source: Path = Path("../shared/models/choi2017/weights_transfer")
+    #: Upstream directory the weights are downloaded from when there is no local mirror.
+    weights_url: str = (
+        "https://github.com/keunwoochoi/music-auto_tagging-keras/raw/"
+        "a3e105d0c4c529c512cc197ad8770ff1cc52aa32/compact_cnn"
+    )
+    download_timeout_s: float = Field(default=60.0, gt=0)
+    #: TensorFlow intra-op threads; 0 uses every core.
+    threads: int = Field(default=2, ge=0, le=256)
+    #: Threads decoding audio while the network runs.
+    decode_workers: int = Field(default=2, ge=1, le=64)
+
+
+class ApiSettings(_Group):
+    """The aiohttp query node."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}API_", frozen=True, extra="ignore")
+
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class WorkerSettings(_Group):
+    """The Faust worker."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}WORKER_", frozen=True, extra="ignore"
+    )
+
+    app_id: str = Field(default="spotrec", pattern=r"^[A-Za-z0-9._-]+$")
+    web_port: int | None = Field(default=None, ge=1, le=65535)
+    data_dir: Path | None = None
+
+
+class Settings(_Group):
+    """Everything the project reads from its environment, grouped by concern."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    run_dir: Path = Path("run")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    def path(self, value: Path) -> Path:
+        """Resolve a configured path against the project root unless it is absolute."""
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a plain dict with every secret masked, safe to log."""
+        return self.model_dump(mode="json")  # SecretStr dumps as "**********"
+
+
+_G = TypeVar("_G", bound=_Group)
+
+
+def _settings_error(group: type[_Group], exc: ValidationError) -> SettingsError:
+    prefix = str(group.model_config.get("env_prefix", ENV_PREFIX))
+    # pydantic's messages describe the problem without echoing the input, so no secret leaks.
+    problems = [f"{prefix}{err['loc'][0]}".upper() + f": {err['msg']}" for err in exc.errors()]
+    return SettingsError("invalid settings: " + "; ".join(problems))
+
+
+def load_settings(env_file: Path | None = None) -> Settings:
+    """Read and validate the settings once, at start-up.
+
+    Variables in the process environment win over the dotenv file.
+
+    Args:
+        env_file: A dotenv file to read as well; defaults to ``$SPOTREC_ENV_FILE``, else
+            ``config/local.env`` when it exists.
+
+    Returns:
+        The frozen settings.
+
+    Raises:
+        SettingsError: A value is malformed or the named env file is missing; the message names
+            the variable and what was wrong, never the value.
+    """
+    if env_file is None:
+        named = os.environ.get(f"{ENV_PREFIX}ENV_FILE")
+        env_file = Path(named) if named else Path("config/local.env")
+        if not env_file.is_absolute():
+            env_file = PROJECT_ROOT / env_file
+        if named and not env_file.is_file():
+            msg = f"{ENV_PREFIX}ENV_FILE names {env_file}, which does not exist"
+            raise SettingsError(msg)
+    source = env_file if env_file.is_file() else None
+
+    def read(group: type[_G]) -> _G:
+        try:
+            return group(_env_file=source)  # type: ignore[call-arg]  # pydantic-settings kwarg
+        except ValidationError as exc:
+            raise _settings_error(group, exc) from None
+
+    try:
+        return Settings(  # type: ignore[call-arg]  # _env_file: pydantic-settings kwarg
+            _env_file=source,
+            kafka=read(KafkaSettings),
+            cassandra=read(CassandraSettings),
+            s3=read(S3Settings),
+            model=read(ModelSettings),
+            api=read(ApiSettings),
+            worker=read(WorkerSettings),
+        )
+    except ValidationError as exc:
+        raise _settings_error(Settings, exc) from None

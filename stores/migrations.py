@@ -1,0 +1,113 @@
+"""The Cassandra schema as an ordered list of migrations, applied idempotently.
+
+Reads ``system_schema`` and ``<keyspace>.schema_migrations``; creates the keyspace, the tables
+and the migration ledger. Every statement is ``IF NOT EXISTS`` and each applied migration is
+recorded with a checksum, so re-running changes nothing and an edited migration is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from config.settings import CassandraSettings
+from stores.cassandra import CassandraSession
+
+#: Dimension of the stored embeddings (Choi et al. 2017: five blocks x 32 channels).
+EMBEDDING_DIM = 160
+#: Embeddings of one model version are spread over this many partitions, so that the indexer
+#: reads a version with a few bounded partition scans rather than one huge partition.
+EMBEDDING_BUCKETS = 16
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One named schema step; ``{ks}`` in a statement stands for the keyspace."""
+
+    name: str
+    statements: tuple[str, ...]
+
+    def checksum(self) -> str:
+        """A digest of the statements, recorded when the migration is applied."""
+        return hashlib.sha256("\n".join(self.statements).encode()).hexdigest()[:16]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_tracks_and_embeddings",
+        (
+            # One row per track, whatever its source; the id is ours, the source's id is kept.
+            """CREATE TABLE IF NOT EXISTS {ks}.tracks (
+                track_id text PRIMARY KEY,
+                name text,
+                artists list<text>,
+                album text,
+                duration_ms int,
+                isrc text,
+                source text,
+                source_ref text,
+                audio_ref text,
+                discovered_at timestamp,
+                updated_at timestamp
+            )""",
+            # Vectors keyed by model version first: a model change writes beside the old
+            # vectors, and a snapshot reads exactly one version.
+            f"""CREATE TABLE IF NOT EXISTS {{ks}}.embeddings (
+                model_version text,
+                bucket smallint,
+                track_id text,
+                embedding vector<float, {EMBEDDING_DIM}>,
+                tags map<text, float>,
+                audio_source text,
+                audio_sha256 text,
+                extracted_at timestamp,
+                PRIMARY KEY ((model_version, bucket), track_id)
+            )""",
+        ),
+    ),
+)
+
+
+async def migrate(settings: CassandraSettings) -> list[str]:
+    """Create the keyspace and apply every migration not yet recorded.
+
+    Returns:
+        The names of the migrations applied by this call (empty when up to date).
+
+    Raises:
+        RuntimeError: A recorded migration's statements have changed since it was applied.
+    """
+    ks = settings.keyspace
+    async with CassandraSession(settings) as db:
+        await db.execute(
+            f"CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = "
+            f"{{'class': 'SimpleStrategy', 'replication_factor': {settings.replication_factor}}}"
+        )
+        await db.execute(
+            f"CREATE TABLE IF NOT EXISTS {ks}.schema_migrations ("
+            "name text PRIMARY KEY, checksum text, applied_at timestamp)"
+        )
+        done = {
+            row["name"]: row["checksum"]
+            for row in await db.execute(f"SELECT name, checksum FROM {ks}.schema_migrations")
+        }
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.name in done:
+                if done[migration.name] != migration.checksum():
+                    msg = (
+                        f"migration {migration.name} was applied to keyspace {ks} with checksum "
+                        f"{done[migration.name]}, but its statements now hash to "
+                        f"{migration.checksum()}; add a new migration instead of editing it"
+                    )
+                    raise RuntimeError(msg)
+                continue
+            for statement in migration.statements:
+                await db.execute(statement.format(ks=ks))
+            await db.execute(
+                f"INSERT INTO {ks}.schema_migrations (name, checksum, applied_at) "
+                "VALUES (%s, %s, toTimestamp(now()))",
+                (migration.name, migration.checksum()),
+            )
+            applied.append(migration.name)
+    return applied

@@ -1,0 +1,129 @@
+"""The S3-compatible object store through aiobotocore: audio clips and index snapshots.
+
+Reads the ``s3`` settings group; reads and writes objects in the configured bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import ClientError
+
+from config.settings import S3Settings
+
+
+class ObjectNotFound(KeyError):
+    """No object under the requested key."""
+
+
+@asynccontextmanager
+async def s3_client(settings: S3Settings) -> AsyncIterator[Any]:
+    """An aiobotocore S3 client for the configured endpoint and credentials."""
+    config = AioConfig(
+        connect_timeout=5,
+        read_timeout=30,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Path-style addressing: local and self-hosted servers have no per-bucket DNS names.
+        s3={"addressing_style": "path"},
+    )
+    async with get_session().create_client(
+        "s3",
+        region_name=settings.region,
+        endpoint_url=settings.url,
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key.get_secret_value(),
+        config=config,
+    ) as client:
+        yield client
+
+
+async def ensure_bucket(settings: S3Settings) -> bool:
+    """Create the configured bucket unless it exists; returns whether it was created."""
+    async with s3_client(settings) as s3:
+        listing = await s3.list_buckets()
+        if settings.bucket in {b["Name"] for b in listing.get("Buckets", [])}:
+            return False
+        try:
+            await s3.create_bucket(Bucket=settings.bucket)
+        except ClientError as exc:
+            # Another process created it between the listing and the create.
+            if exc.response.get("Error", {}).get("Code") in {
+                "BucketAlreadyOwnedByYou",
+                "BucketAlreadyExists",
+            }:
+                return False
+            raise
+    return True
+
+
+class ObjectStore:
+    """Put, get and delete whole objects in the project's bucket."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.settings = settings
+        self.bucket = settings.bucket
+        self._cm: Any = None
+        self._client: Any = None
+
+    async def start(self) -> None:
+        """Open the client (one HTTP connection pool for the store's lifetime)."""
+        self._cm = s3_client(self.settings)
+        self._client = await self._cm.__aenter__()
+
+    async def stop(self) -> None:
+        """Close the client."""
+        if self._cm is not None:
+            await self._cm.__aexit__(None, None, None)
+        self._cm = self._client = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def put(
+        self, key: str, body: bytes, content_type: str = "application/octet-stream"
+    ) -> None:
+        """Store ``body`` under ``key``, replacing any previous object."""
+        await self._client.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
+        )
+
+    async def get(self, key: str) -> bytes:
+        """The bytes stored under ``key``.
+
+        Raises:
+            ObjectNotFound: Nothing is stored under ``key``.
+        """
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise ObjectNotFound(key) from exc
+            raise
+        async with response["Body"] as stream:
+            data: bytes = await stream.read()
+        return data
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error (S3 semantics)."""
+        await self._client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def keys(self, prefix: str = "") -> AsyncIterator[str]:
+        """Every key under ``prefix``, across all listing pages."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]

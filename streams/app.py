@@ -1,0 +1,35 @@
+"""The one Faust app, built from the settings; agents register on it from ``agents/``.
+
+Reads the ``kafka`` and ``worker`` settings groups; connects to Kafka as consumer group
+``<app id>``. Faust's decorators need a module-level ``app``, so this is the one module that
+loads the settings for the worker.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from config.settings import Settings, load_settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app configured for the pipeline."""
+    return faust.App(
+        settings.worker.app_id,
+        broker=settings.kafka.url,
+        store="memory://",
+        topic_partitions=settings.kafka.topic_partitions,
+        topic_replication_factor=1,
+        # At-least-once delivery; every sink is an idempotent upsert keyed by track id, so a
+        # replayed event after a crash rewrites the same row instead of losing one.
+        processing_guarantee="at_least_once",
+        web_enabled=settings.worker.web_port is not None,
+        web_port=settings.worker.web_port or 6066,
+        web_bind="127.0.0.1",
+        autodiscover=["agents"],
+        origin="streams",
+    )
+
+
+settings = load_settings()
+app = create_app(settings)

@@ -1,0 +1,1 @@
+"""The test suite: unit tests, and integration tests against the real servers."""

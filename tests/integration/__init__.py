@@ -1,0 +1,1 @@
+"""Tests against the real Kafka, Cassandra and S3 servers started by the project."""

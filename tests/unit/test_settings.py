@@ -1,0 +1,90 @@
+"""Settings: defaults, environment and dotenv precedence, and errors that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Point at an empty dotenv file so a developer's config/local.env cannot change the outcome.
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    monkeypatch.setenv("SPOTREC_ENV_FILE", str(empty))
+
+
+def test_defaults_point_at_the_local_servers() -> None:
+    s = load_settings()
+    assert s.kafka.bootstrap == "127.0.0.1:19092"
+    assert s.kafka.url == "kafka://127.0.0.1:19092"
+    assert s.cassandra.port == 19042
+    assert s.s3.url == "http://127.0.0.1:18333"
+    assert s.kafka.topic_partitions == 8
+
+
+def test_environment_overrides_and_is_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTREC_KAFKA_PORT", "29092")
+    monkeypatch.setenv("SPOTREC_S3_ENDPOINT_URL", "https://s3.example.org")
+    s = load_settings()
+    assert s.kafka.port == 29092
+    assert s.s3.url == "https://s3.example.org"
+
+
+def test_environment_wins_over_env_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env_file = tmp_path / "local.env"
+    env_file.write_text("# comment\nSPOTREC_KAFKA_PORT=1111\nSPOTREC_CASSANDRA_KEYSPACE='music'\n")
+    monkeypatch.setenv("SPOTREC_ENV_FILE", str(env_file))
+    monkeypatch.setenv("SPOTREC_KAFKA_PORT", "2222")
+    s = load_settings()
+    assert s.kafka.port == 2222
+    assert s.cassandra.keyspace == "music"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SPOTREC_KAFKA_PORT", "not-a-port"),
+        ("SPOTREC_KAFKA_PORT", "70000"),
+        ("SPOTREC_KAFKA_HOST", ""),
+        ("SPOTREC_CASSANDRA_KEYSPACE", "Bad-Name"),
+        ("SPOTREC_LOG_LEVEL", "LOUD"),
+        ("SPOTREC_S3_BUCKET", "x"),
+    ],
+)
+def test_malformed_value_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
+def test_missing_env_file_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("SPOTREC_ENV_FILE", str(tmp_path / "nope.env"))
+    with pytest.raises(SettingsError, match="SPOTREC_ENV_FILE"):
+        load_settings()
+
+
+def test_secrets_never_appear_in_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTREC_S3_SECRET_ACCESS_KEY", "hunter2-very-secret")
+    monkeypatch.setenv("SPOTREC_CASSANDRA_PASSWORD", "hunter3-very-secret")
+    s = load_settings()
+    assert s.s3.secret_access_key.get_secret_value() == "hunter2-very-secret"
+    shown = f"{s!r} {s} {s.redacted()}"
+    assert "hunter2" not in shown
+    assert "hunter3" not in shown
+    # A malformed neighbour's error message does not leak the secret either.
+    monkeypatch.setenv("SPOTREC_S3_PORT", "hunter2-very-secret")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert "hunter2" not in str(err.value)
+
+
+def test_settings_are_frozen() -> None:
+    s = load_settings()
+    with pytest.raises(ValueError, match="frozen"):
+        s.kafka.port = 1
