@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SPOTREC := $(BIN)/spotrec
-CHECKED := cli config infra stores streams agents api schemas features tests bench
+CHECKED := cli config infra stores streams agents api schemas features snapshots sources tests bench
 
 .PHONY: help demo install jars weights up down status migrate worker api \
         test test-unit test-integration lint fmt typecheck bench-servers clean

@@ -1,7 +1,7 @@
-"""The query node's app factory: health and readiness for now.
+"""The query node's app factory: every resource opens in its own cleanup context.
 
-Reads the settings; opens a Cassandra session for the app's lifetime; answers ``/healthz``
-(the process is up) and ``/readyz`` (Cassandra answers a query).
+Reads the settings; opens a Cassandra session (for tracks without audio), the object store and
+the snapshot follower, which loads the newest snapshot and then follows ``index-updated.v1``.
 """
 
 from __future__ import annotations
@@ -10,42 +10,42 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from api.errors import json_errors
+from api.keys import cassandra_key, holder_key, settings_key, tracks_key
+from api.routes import setup_routes
+from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
 from stores.cassandra import CassandraSession
-
-settings_key = web.AppKey("settings", Settings)
-cassandra_key = web.AppKey("cassandra", CassandraSession)
+from stores.objects import ObjectStore
+from stores.tracks import TrackStore
 
 
 async def _cassandra(app: web.Application) -> AsyncIterator[None]:
-    session = CassandraSession(app[settings_key].cassandra)
+    settings = app[settings_key]
+    session = CassandraSession(settings.cassandra)
     await session.start()
     app[cassandra_key] = session
+    app[tracks_key] = TrackStore(session, settings.cassandra.keyspace)
     yield
     await session.stop()
 
 
-async def healthz(request: web.Request) -> web.Response:
-    """The process is alive."""
-    return web.json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    """Cassandra answers; 503 with the reason otherwise."""
-    try:
-        await request.app[cassandra_key].execute("SELECT release_version FROM system.local")
-    except Exception as exc:  # noqa: BLE001  # any failure means not ready; say which
-        return web.json_response(
-            {"status": "unavailable", "error": f"cassandra: {type(exc).__name__}"}, status=503
-        )
-    return web.json_response({"status": "ready"})
+async def _snapshots(app: web.Application) -> AsyncIterator[None]:
+    settings = app[settings_key]
+    async with ObjectStore(settings.s3) as objects:
+        follower = SnapshotFollower(settings, objects, app[holder_key])
+        await follower.start()
+        yield
+        await follower.stop()
+        app[holder_key].close()
 
 
 def create_app(settings: Settings) -> web.Application:
     """The query node application."""
-    app = web.Application()
+    app = web.Application(middlewares=[json_errors])
     app[settings_key] = settings
+    app[holder_key] = SnapshotHolder()
     app.cleanup_ctx.append(_cassandra)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
+    app.cleanup_ctx.append(_snapshots)
+    setup_routes(app)
     return app

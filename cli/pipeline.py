@@ -1,18 +1,25 @@
-"""``spotrec worker`` and ``spotrec api``: the pipeline's two long-running processes.
+"""``spotrec worker``, ``spotrec api`` and ``spotrec produce-playlists``.
 
-Reads the settings; runs the Faust worker or the aiohttp query node in the foreground.
+Reads the settings; runs the Faust worker or the aiohttp query node in the foreground, or sends
+playlist references to ``playlists.v1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from api.app import create_app
 from config.settings import Settings
+from schemas.errors import InvalidRecord
+from schemas.playlists import parse_playlist_ref
+from streams.names import PLAYLISTS
+from streams.provision import ensure_topics
 
 
 def register(subparsers: Any) -> None:
@@ -21,12 +28,25 @@ def register(subparsers: Any) -> None:
     p.add_argument("--web-port", type=int, help="serve Faust's web views on this port")
     p.add_argument("--data-dir", help="the worker's local state folder (one per worker)")
     p.set_defaults(handler=_worker)
+    p = subparsers.add_parser(
+        "produce-playlists", help="send playlist references to the pipeline's input topic"
+    )
+    p.add_argument(
+        "refs",
+        nargs="+",
+        metavar="REF",
+        help="a Spotify playlist ID, URI or URL; deezer:<id>; or local:<folder>",
+    )
+    p.set_defaults(handler=_produce_playlists)
     p = subparsers.add_parser("api", help="run a query node")
     p.add_argument("--port", type=int, help="listen on this port (default SPOTREC_API_PORT)")
     p.set_defaults(handler=_api)
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    created = asyncio.run(ensure_topics(settings.kafka))
+    if created:
+        print("created topics: " + ", ".join(created))
     # Imported here: building the Faust app loads its own settings and agents.
     from streams.app import app
 
@@ -41,6 +61,35 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     sys.argv = ["spotrec-worker", *argv]
     app.main()
     return 0
+
+
+def _produce_playlists(args: argparse.Namespace, settings: Settings) -> int:
+    refs: list[str] = args.refs
+    bad = []
+    for ref in refs:
+        try:
+            parse_playlist_ref(ref.encode())
+        except InvalidRecord as exc:
+            bad.append(f"{ref!r}: {exc}")
+    if bad:
+        # Refused here rather than dead-lettered later: the user is at the terminal.
+        print("spotrec produce-playlists: " + "; ".join(bad), file=sys.stderr)
+        return 2
+    topic = settings.kafka.topic(PLAYLISTS)
+    asyncio.run(_send(settings, topic, [r.encode() for r in refs]))
+    for ref in refs:
+        print(f"sent {ref} to {topic}")
+    return 0
+
+
+async def _send(settings: Settings, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:

@@ -42,6 +42,8 @@ class KafkaSettings(_Group):
     controller_port: int = Field(default=19093, ge=1, le=65535)
     heap: str = Field(default="512m", pattern=r"^\d+[kKmMgG]$")
     topic_partitions: int = Field(default=8, ge=1, le=1024)
+    #: Prepended to every topic name: lets several deployments (or test runs) share a cluster.
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     start_timeout_s: float = Field(default=60.0, gt=0)
 
     @property
@@ -53,6 +55,10 @@ class KafkaSettings(_Group):
     def url(self) -> str:
         """The broker URL in the form Faust expects."""
         return f"kafka://{self.bootstrap}"
+
+    def topic(self, name: str) -> str:
+        """The full name of one of the pipeline's topics."""
+        return self.topic_prefix + name
 
 
 class CassandraSettings(_Group):
@@ -119,6 +125,76 @@ class ModelSettings(_Group):
     decode_workers: int = Field(default=2, ge=1, le=64)
 
 
+class SpotifySettings(_Group):
+    """Spotify Web API, used for playlist and track metadata only (never audio)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}SPOTIFY_", frozen=True, extra="ignore"
+    )
+
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_url: str = "https://api.spotify.com/v1/"
+    token_url: str = "https://accounts.spotify.com/api/token"
+    #: Market for playlist items: decides which tracks are playable (``is_playable``).
+    market: str = Field(default="US", pattern=r"^[A-Z]{2}$")
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class DeezerSettings(_Group):
+    """Deezer's public API: playlists, ISRC look-ups and 30 s preview URLs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=f"{ENV_PREFIX}DEEZER_", frozen=True, extra="ignore"
+    )
+
+    api_url: str = "https://api.deezer.com/"
+    timeout_s: float = Field(default=10.0, gt=0)
+    #: Requests per second to the API, across one worker (Deezer throttles with HTTP 200 errors).
+    rate_per_s: float = Field(default=8.0, gt=0)
+    #: Tries after the first when Deezer throttles (error 4), fails (5xx) or cannot be reached.
+    retries: int = Field(default=4, ge=0, le=10)
+    #: Seconds before the first of those retries; doubled each time, with jitter.
+    backoff_s: float = Field(default=1.0, ge=0)
+
+
+class AudioSettings(_Group):
+    """How audio is fetched and kept: allowed hosts and folders, limits, retention."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}AUDIO_", frozen=True, extra="ignore")
+
+    #: Hosts audio may be downloaded from (exact names, or ``.suffix`` for a domain and its
+    #: sub-domains); anything else is refused, so an event cannot make us fetch any URL.
+    allowed_hosts: tuple[str, ...] = (".dzcdn.net", ".scdn.co")
+    #: Folders ``local:`` playlists and file audio may come from (empty: none allowed).
+    local_roots: tuple[Path, ...] = ()
+    max_bytes: int = Field(default=20 * 2**20, ge=1024)
+    timeout_s: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    backoff_s: float = Field(default=0.5, ge=0)
+    #: Seconds an audio object is kept after its features are stored; 0 deletes it at once.
+    retention_s: float = Field(default=0.0, ge=0)
+
+
+class IndexSettings(_Group):
+    """The indexer: how often and how ANNOY snapshots are built."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}INDEX_", frozen=True, extra="ignore")
+
+    interval_s: float = Field(default=30.0, gt=0)
+    trees: int = Field(default=50, ge=1, le=1000)
+    #: Nodes inspected per query (ANNOY ``search_k``); -1 lets ANNOY choose (trees x k).
+    search_k: int = Field(default=-1, ge=-1)
+    #: Local folder where query nodes keep downloaded snapshots.
+    cache_dir: Path = Path("run/snapshots")
+    #: Seconds the indexer lease lives without renewal: how long a crashed indexer blocks builds.
+    lease_ttl_s: int = Field(default=60, ge=5, le=3600)
+    #: Snapshots of each model version kept in the object store; older ones are deleted.
+    keep_remote: int = Field(default=5, ge=1)
+    #: Downloaded snapshots of each model version a query node keeps in ``cache_dir``.
+    keep_local: int = Field(default=2, ge=1)
+
+
 class ApiSettings(_Group):
     """The aiohttp query node."""
 
@@ -153,6 +229,10 @@ class Settings(_Group):
     model: ModelSettings = Field(default_factory=ModelSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    spotify: SpotifySettings = Field(default_factory=SpotifySettings)
+    deezer: DeezerSettings = Field(default_factory=DeezerSettings)
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
 
     def path(self, value: Path) -> Path:
         """Resolve a configured path against the project root unless it is absolute."""
@@ -214,6 +294,10 @@ def load_settings(env_file: Path | None = None) -> Settings:
             model=read(ModelSettings),
             api=read(ApiSettings),
             worker=read(WorkerSettings),
+            spotify=read(SpotifySettings),
+            deezer=read(DeezerSettings),
+            audio=read(AudioSettings),
+            index=read(IndexSettings),
         )
     except ValidationError as exc:
         raise _settings_error(Settings, exc) from None

@@ -65,6 +65,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        "0002_pipeline_state",
+        (
+            # Where each track stands: pending, stored, extracted or unavailable (with why), so
+            # a track without audio is listed rather than silently dropped.
+            "ALTER TABLE {ks}.tracks ADD IF NOT EXISTS audio_status text",
+            "ALTER TABLE {ks}.tracks ADD IF NOT EXISTS audio_error text",
+            "ALTER TABLE {ks}.tracks ADD IF NOT EXISTS audio_source text",
+            "ALTER TABLE {ks}.tracks ADD IF NOT EXISTS status_at timestamp",
+            # Lets the API list the tracks in one state (e.g. those without audio) by paging an
+            # index instead of scanning the table.
+            "CREATE INDEX IF NOT EXISTS tracks_by_audio_status ON {ks}.tracks (audio_status) "
+            "USING 'sai'",
+            # Bumped with every vector write of a model version: the indexer rebuilds only when
+            # this moved past the newest snapshot's mark.
+            """CREATE TABLE IF NOT EXISTS {ks}.model_versions (
+                model_version text PRIMARY KEY,
+                updated_at timestamp
+            )""",
+            # Leases taken with lightweight transactions and a TTL: one holder at a time, and a
+            # crashed holder's lease expires.
+            """CREATE TABLE IF NOT EXISTS {ks}.leases (
+                name text PRIMARY KEY,
+                owner text,
+                acquired_at timestamp
+            )""",
+        ),
+    ),
 )
 
 

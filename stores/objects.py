@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -123,7 +124,12 @@ class ObjectStore:
 
     async def keys(self, prefix: str = "") -> AsyncIterator[str]:
         """Every key under ``prefix``, across all listing pages."""
+        async for key, _ in self.listing(prefix):
+            yield key
+
+    async def listing(self, prefix: str = "") -> AsyncIterator[tuple[str, datetime]]:
+        """Every key under ``prefix`` with its last-modified time, across all listing pages."""
         paginator = self._client.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield item["Key"], item["LastModified"]

@@ -1,0 +1,115 @@
+"""Consumes ``audio-stored.v1``; stores vectors in Cassandra and emits ``features-extracted.v1``.
+
+Reads the audio of a batch of tracks from the object store, runs the extractor on the batch
+(in a thread: TensorFlow blocks), upserts each vector with its model version, top tags and the
+audio's provenance, emits the vector, and deletes the audio object (unless a retention period is
+set, in which case the retention sweeper deletes it later). Audio that cannot be decoded marks
+the track ``unavailable`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.types import StreamT
+
+from schemas.audio import AudioStoredV1
+from schemas.decoding import decode
+from schemas.errors import InvalidRecord
+from schemas.features import FeaturesExtractedV1
+from stores.objects import ObjectNotFound
+from streams.app import app, settings
+from streams.dead_letters import dead_letter, unexpected
+from streams.services import resources
+from streams.topics import audio_stored_topic, features_extracted_topic
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for a batch to fill before running a smaller one.
+BATCH_WINDOW_S = 2.0
+#: Tags stored and returned per track.
+TOP_TAGS = 5
+
+
+@app.agent(audio_stored_topic)
+async def extract_features(stream: StreamT[Any]) -> None:
+    """Embed stored audio in batches."""
+    await resources.ready()
+    batches = stream.take_events(  # type: ignore[attr-defined]  # missing from faust's StreamT
+        settings.model.batch_size, within=BATCH_WINDOW_S
+    )
+    async for events in batches:
+        batch: list[AudioStoredV1] = []
+        decoded = []
+        for event in events:
+            try:
+                batch.append(decode(AudioStoredV1, event.value))
+            except InvalidRecord as exc:
+                await dead_letter(event, str(exc), "extract_features")
+            else:
+                decoded.append(event)
+        if not batch:
+            continue
+        try:
+            await embed_batch(batch)
+        except Exception as exc:
+            # A crashed agent acks its events: park the batch instead, so none is lost.
+            logger.exception("extract_features failed on a batch of %d", len(batch))
+            for event in decoded:
+                await dead_letter(event, unexpected(exc), "extract_features")
+
+
+async def embed_batch(batch: list[AudioStoredV1]) -> int:
+    """Extract, store and announce the vectors of a batch; returns how many were stored."""
+    extractor = await resources.extractor()
+    tracks, objects = resources.tracks, resources.objects
+    present: list[tuple[AudioStoredV1, bytes]] = []
+    for item in batch:
+        if await tracks.status(item.track_id) == "extracted":
+            continue  # a replayed event: the vector is stored already
+        try:
+            present.append((item, await objects.get(item.object_key)))
+        except ObjectNotFound:
+            await tracks.set_status(
+                item.track_id, "failed", error=f"audio object {item.object_key} is missing"
+            )
+    if not present:
+        return 0
+    outcomes = await asyncio.to_thread(lambda: list(extractor.extract(d for _, d in present)))
+    stored = 0
+    for (item, _), outcome in zip(present, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            await tracks.set_status(item.track_id, "unavailable", error=str(outcome))
+            logger.info("track %s: audio not usable: %s", item.track_id, outcome)
+        else:
+            now = datetime.now(UTC)
+            tags = outcome.top_tags(TOP_TAGS)
+            vector = [float(v) for v in outcome.vector]
+            await tracks.upsert_embedding(
+                track_id=item.track_id,
+                model_version=outcome.version,
+                embedding=vector,
+                tags=dict(tags),
+                audio_source=item.audio_source,
+                audio_sha256=item.sha256,
+                extracted_at=now,
+            )
+            await tracks.set_status(item.track_id, "extracted", audio_source=item.audio_source)
+            record = FeaturesExtractedV1(
+                track_id=item.track_id,
+                model_version=outcome.version,
+                embedding=vector,
+                audio_source=item.audio_source,
+                audio_sha256=item.sha256,
+                tags=[[name, p] for name, p in tags],
+                extracted_at=now.timestamp(),
+            )
+            await features_extracted_topic.send(key=item.track_id.encode(), value=record.dumps())
+            stored += 1
+        if settings.audio.retention_s == 0:
+            await objects.delete(item.object_key)
+    logger.info("embedded %d of %d tracks", stored, len(batch))
+    return stored

@@ -1,0 +1,15 @@
+"""Typed keys of the query node's application state."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from api.snapshots import SnapshotHolder
+from config.settings import Settings
+from stores.cassandra import CassandraSession
+from stores.tracks import TrackStore
+
+settings_key = web.AppKey("settings", Settings)
+cassandra_key = web.AppKey("cassandra", CassandraSession)
+tracks_key = web.AppKey("tracks", TrackStore)
+holder_key = web.AppKey("snapshot_holder", SnapshotHolder)

@@ -1,0 +1,152 @@
+"""The query node's current snapshot, and the task that follows ``index-updated.v1``.
+
+Reads broadcasts from Kafka and snapshots from the object store; writes verified copies under
+the index cache folder. A new snapshot is downloaded, checked against its manifest, loaded and
+warmed before one reference is swapped, so requests never see a half-loaded index; a snapshot
+that fails any step is refused and the current one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from config.settings import Settings
+from features.versions import model_version_of
+from schemas.decoding import decode
+from schemas.errors import InvalidRecord
+from schemas.snapshots import IndexUpdatedV1
+from snapshots.errors import SnapshotError
+from snapshots.index import LoadedSnapshot
+from snapshots.local import prune_local
+from snapshots.store import download, latest
+from stores.objects import ObjectStore
+from streams.names import INDEX_UPDATED
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a replaced snapshot stays open, so a request that picked it up can finish.
+RETIRE_AFTER_S = 30.0
+
+
+class SnapshotHolder:
+    """The snapshot that answers requests; ``None`` until the first one is loaded."""
+
+    def __init__(self) -> None:
+        self.current: LoadedSnapshot | None = None
+        self.refused: list[tuple[str, str]] = []
+
+    def swap(self, snapshot: LoadedSnapshot) -> None:
+        """Serve ``snapshot`` from now on; close the previous one after a grace period."""
+        old, self.current = self.current, snapshot
+        if old is not None:
+            asyncio.get_running_loop().call_later(RETIRE_AFTER_S, old.close)
+
+    def close(self) -> None:
+        """Close the current snapshot (at shutdown)."""
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
+class SnapshotFollower:
+    """Loads the newest snapshot at start, then every newer one that is broadcast."""
+
+    def __init__(self, settings: Settings, objects: ObjectStore, holder: SnapshotHolder) -> None:
+        self.settings = settings
+        self.objects = objects
+        self.holder = holder
+        self.model_version = model_version_of(settings.model)
+        self.cache_dir = settings.path(settings.index.cache_dir)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Subscribe first, then load the newest snapshot: no broadcast can fall in between."""
+        topic = self.settings.kafka.topic(INDEX_UPDATED)
+        await _ensure_topic(self.settings.kafka.bootstrap, topic)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            group_id=None,  # every query node must see every broadcast
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        partition = TopicPartition(topic, 0)
+        consumer.assign([partition])
+        await consumer.seek_to_end(partition)
+        self._consumer = consumer
+        try:
+            manifest_key = await latest(self.objects, self.model_version)
+        except SnapshotError as exc:
+            logger.warning("no snapshot loaded at start: %s", exc)
+        else:
+            if manifest_key is not None:
+                await self.load(manifest_key)
+        self._task = asyncio.create_task(self._follow(), name="snapshot-follower")
+
+    async def stop(self) -> None:
+        """Stop following; cancel, then await the task."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def _follow(self) -> None:
+        assert self._consumer is not None
+        async for message in self._consumer:
+            try:
+                update = decode(IndexUpdatedV1, message.value or b"")
+            except InvalidRecord as exc:
+                logger.warning("ignoring a malformed %s message: %s", INDEX_UPDATED, exc)
+                continue
+            if update.model_version != self.model_version:
+                continue
+            current = self.holder.current
+            if current is not None and current.manifest.version >= update.version:
+                continue
+            await self.load(update.manifest_key)
+
+    async def load(self, manifest_key: str) -> bool:
+        """Download, verify, load, warm and swap in one snapshot; ``False`` if refused."""
+        previous = self.holder.current
+        try:
+            folder: Path = await download(self.objects, manifest_key, self.cache_dir)
+            snapshot = await asyncio.to_thread(LoadedSnapshot.open, folder)
+            await asyncio.to_thread(snapshot.warm)
+        except SnapshotError as exc:
+            logger.error(
+                "refused snapshot %s, still serving the previous one: %s", manifest_key, exc
+            )
+            self.holder.refused.append((manifest_key, str(exc)))
+            return False
+        self.holder.swap(snapshot)
+        # Keep the newest few copies; never the one being served or the one being retired.
+        protect = frozenset({folder} | ({previous.folder} if previous else set()))
+        await asyncio.to_thread(
+            prune_local, self.cache_dir, self.settings.index.keep_local, protect=protect
+        )
+        logger.info(
+            "serving snapshot %s (%d tracks)", snapshot.manifest.version, snapshot.manifest.count
+        )
+        return True
+
+
+async def _ensure_topic(bootstrap: str, topic: str) -> None:
+    """Create the one-partition broadcast topic if no worker has created it yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            # A worker may create it between the listing and this call.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()

@@ -1,0 +1,140 @@
+"""Request handlers: recommendations, the indexed tracks, tracks without audio, health.
+
+Reads the current snapshot (and, for tracks without audio, Cassandra); writes JSON. Domain
+errors become HTTP errors here and only here, each with a JSON ``{"error": message}`` body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from api.errors import json_error
+from api.keys import holder_key, settings_key, tracks_key
+from snapshots.errors import TrackNotIndexed
+from snapshots.index import LoadedSnapshot
+
+MAX_K = 100
+MAX_PAGE = 1000
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise json_error(
+            web.HTTPBadRequest, f"{name} must be an integer, got {raw!r:.40}"
+        ) from None
+    if not low <= value <= high:
+        raise json_error(
+            web.HTTPBadRequest, f"{name} must be between {low} and {high}, got {value}"
+        )
+    return value
+
+
+def _snapshot(request: web.Request) -> LoadedSnapshot:
+    snapshot = request.app[holder_key].current
+    if snapshot is None:
+        raise json_error(
+            web.HTTPServiceUnavailable, "no index snapshot loaded yet; try again shortly"
+        )
+    return snapshot
+
+
+def _track_json(row: Any) -> dict[str, Any]:
+    return {
+        "track_id": row.track_id,
+        "name": row.name,
+        "artists": list(row.artists),
+        "album": row.album,
+        "tags": [[name, round(float(p), 4)] for name, p in row.tags],
+    }
+
+
+async def recommend(request: web.Request) -> web.Response:
+    """``GET /recommend?track_id=ID&k=10``: the k tracks that sound most like ID, best first."""
+    track_id = request.query.get("track_id", "").strip()
+    if not track_id:
+        raise json_error(web.HTTPBadRequest, "track_id is required")
+    k = _int_param(request, "k", 10, 1, MAX_K)
+    snapshot = _snapshot(request)
+    search_k = request.app[settings_key].index.search_k
+    try:
+        # Synchronous on purpose: no await between taking the snapshot and answering, so a
+        # swap can never close it under this request.
+        neighbours = snapshot.neighbours(track_id, k, search_k)
+    except TrackNotIndexed:
+        raise json_error(
+            web.HTTPNotFound,
+            f"track {track_id!r:.120} is not in snapshot {snapshot.manifest.version}",
+        ) from None
+    return web.json_response(
+        {
+            "track_id": track_id,
+            "snapshot": snapshot.manifest.version,
+            "model": snapshot.manifest.model_version,
+            "results": [
+                {**_track_json(n.track), "score": round(float(n.score), 6)} for n in neighbours
+            ],
+        }
+    )
+
+
+async def tracks(request: web.Request) -> web.Response:
+    """``GET /tracks?limit=&offset=``: a page of the indexed tracks, in index order."""
+    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 2**31)
+    snapshot = _snapshot(request)
+    return web.json_response(
+        {
+            "snapshot": snapshot.manifest.version,
+            "total": snapshot.manifest.count,
+            "offset": offset,
+            "limit": limit,
+            "tracks": [_track_json(row) for row in snapshot.page(offset, limit)],
+        }
+    )
+
+
+async def unavailable(request: web.Request) -> web.Response:
+    """``GET /tracks/unavailable``: tracks recorded without audio, with the reason."""
+    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 2**31)
+    rows = await request.app[tracks_key].with_status("unavailable", offset, limit)
+    return web.json_response(
+        {
+            "offset": offset,
+            "limit": limit,
+            "tracks": [
+                {
+                    "track_id": r.track_id,
+                    "name": r.name,
+                    "artists": r.artists,
+                    "album": r.album,
+                    "reason": r.audio_error,
+                }
+                for r in rows
+            ],
+        }
+    )
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """The process is alive."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready once a snapshot is loaded; 503 with the reason before."""
+    snapshot = request.app[holder_key].current
+    if snapshot is None:
+        return web.json_response(
+            {"status": "unavailable", "error": "no index snapshot loaded yet"}, status=503
+        )
+    return web.json_response(
+        {"status": "ready", "snapshot": snapshot.manifest.version, "count": snapshot.manifest.count}
+    )

@@ -1,0 +1,43 @@
+"""Errors about records, and the dead-letter record.
+
+The tree::
+
+    RecordError
+    └── InvalidRecord        a message that cannot be decoded or breaks its schema (not retriable)
+
+``DeadLetterV1`` travels on ``dead-letters.v1``: the original bytes with where they came from
+and why they were refused, so nothing is lost and the message can be replayed once fixed.
+"""
+
+from __future__ import annotations
+
+import faust
+
+
+class RecordError(ValueError):
+    """Something is wrong with a record."""
+
+    retriable = False
+
+
+class InvalidRecord(RecordError):
+    """A message that cannot be decoded, or whose content breaks its schema."""
+
+
+class DeadLetterV1(
+    faust.Record,
+    serializer="json",
+    namespace="spotrec.dead_letter.v1",
+    validation=True,
+):
+    """A message an agent could not process, kept with the reason."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    #: The original value, decoded as UTF-8 with replacement characters where it was not text.
+    payload: str
+    key: str | None = None
+    agent: str = ""
+    failed_at: float = 0.0

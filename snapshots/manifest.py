@@ -1,0 +1,239 @@
+"""The snapshot manifest: what a snapshot holds and how to check it, as strict JSON.
+
+Reads and writes nothing itself; :meth:`Manifest.to_json` and :meth:`Manifest.from_json` turn
+a manifest into the ``manifest.json`` bytes stored beside the snapshot's files and back. The
+manifest is written last when a snapshot is published, so its presence is what makes the
+snapshot visible.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+from snapshots.errors import SnapshotCorrupt
+
+#: Bumped whenever a reader of the previous format could misread a new snapshot.
+FORMAT = 1
+METRIC: Final = "angular"
+MANIFEST_NAME = "manifest.json"
+INDEX_NAME = "index.ann"
+TRACKS_NAME = "tracks.jsonl"
+#: Every format-1 snapshot has exactly these data files (the manifest lists them).
+DATA_FILES = (INDEX_NAME, TRACKS_NAME)
+
+#: ``20261123T220501.123Z-1a2b3c4d``: UTC build time to the millisecond, then a random suffix.
+#: Fixed width, so sorting version strings sorts snapshots by build time.
+VERSION_RE = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
+#: Model versions become key and folder names, so no slashes and no ``.``/``..``.
+MODEL_VERSION_RE = re.compile(
+    r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$"
+)  # "+" joins model and decode path
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_FIELDS = (
+    "format",
+    "version",
+    "model_version",
+    "count",
+    "dim",
+    "metric",
+    "trees",
+    "files",
+    "built_at",
+    "source_mark",
+    "transform",
+)
+
+
+def new_version(now: datetime | None = None) -> str:
+    """A fresh snapshot version for a build started at ``now`` (default: the current time)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """The expected size and sha256 of one file of a snapshot."""
+
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to find, check and interpret one snapshot.
+
+    Attributes:
+        version: The snapshot's version (see :data:`VERSION_RE`); sorts by build time.
+        model_version: The embedding model whose vectors were indexed.
+        count: Number of rows; rows are the dense ids ``0..count-1``.
+        dim: Vector dimension.
+        trees: ANNOY trees built.
+        files: Data file name -> expected sha256 and size.
+        built_at: When the build started (UTC, kept to the millisecond).
+        source_mark: ``model_versions.updated_at`` read before the vectors, in milliseconds since
+            the epoch (``None`` when no mark was recorded): the indexer rebuilds when it moves.
+        transform: How vectors were transformed before indexing (``None``: as stored); a later
+            format will freeze z-scoring statistics here.
+        metric: Always ``"angular"`` in format 1.
+        format: The manifest format; readers refuse formats they do not know.
+    """
+
+    version: str
+    model_version: str
+    count: int
+    dim: int
+    trees: int
+    files: Mapping[str, FileEntry]
+    built_at: datetime
+    source_mark: int | None
+    transform: Mapping[str, Any] | None = None
+    metric: str = METRIC
+    format: int = FORMAT
+
+    def __post_init__(self) -> None:
+        # Validate on construction as well, so an invalid manifest is never written either.
+        _validate(self)
+        object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
+        # JSON keeps milliseconds; truncating here makes a manifest equal its own round trip.
+        at = self.built_at.astimezone(UTC)
+        object.__setattr__(self, "built_at", at.replace(microsecond=at.microsecond // 1000 * 1000))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as plain JSON-ready data."""
+        return {
+            "format": self.format,
+            "version": self.version,
+            "model_version": self.model_version,
+            "count": self.count,
+            "dim": self.dim,
+            "metric": self.metric,
+            "trees": self.trees,
+            "files": {
+                name: {"sha256": entry.sha256, "size": entry.size}
+                for name, entry in sorted(self.files.items())
+            },
+            "built_at": self.built_at.astimezone(UTC).isoformat(timespec="milliseconds"),
+            "source_mark": self.source_mark,
+            "transform": None if self.transform is None else dict(self.transform),
+        }
+
+    def to_json(self) -> bytes:
+        """The ``manifest.json`` bytes (stable key order, so equal manifests are equal bytes)."""
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "manifest") -> Manifest:
+        """Build and validate a manifest from decoded JSON.
+
+        Args:
+            data: The decoded JSON object.
+            source: Where the data came from (a key or path), named in error messages.
+
+        Raises:
+            SnapshotCorrupt: A field is missing, unknown, of the wrong type or out of range.
+        """
+        if not isinstance(data, dict):
+            msg = f"{source}: expected a JSON object, got {type(data).__name__}"
+            raise SnapshotCorrupt(msg)
+        fmt = data.get("format")
+        if fmt != FORMAT:
+            msg = f"{source}: expected manifest format {FORMAT}, got {fmt!r}"
+            raise SnapshotCorrupt(msg)
+        missing = [name for name in _FIELDS if name not in data]
+        unknown = sorted(set(data) - set(_FIELDS))
+        if missing or unknown:
+            msg = f"{source}: missing fields {missing}, unknown fields {unknown}"
+            raise SnapshotCorrupt(msg)
+        try:
+            files = {
+                str(name): FileEntry(sha256=entry["sha256"], size=entry["size"])
+                for name, entry in _expect(data["files"], dict, "files").items()
+            }
+            built_at = datetime.fromisoformat(_expect(data["built_at"], str, "built_at"))
+            return cls(
+                format=fmt,
+                version=data["version"],
+                model_version=data["model_version"],
+                count=data["count"],
+                dim=data["dim"],
+                metric=data["metric"],
+                trees=data["trees"],
+                files=files,
+                built_at=built_at,
+                source_mark=data["source_mark"],
+                transform=data["transform"],
+            )
+        except SnapshotCorrupt as exc:
+            msg = f"{source}: {exc}"
+            raise SnapshotCorrupt(msg) from exc
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"{source}: malformed manifest field ({exc!r})"
+            raise SnapshotCorrupt(msg) from exc
+
+    @classmethod
+    def from_json(cls, raw: bytes, *, source: str = "manifest") -> Manifest:
+        """Parse and validate ``manifest.json`` bytes.
+
+        Raises:
+            SnapshotCorrupt: The bytes are not JSON or the manifest does not validate.
+        """
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            msg = f"{source}: not valid JSON ({exc})"
+            raise SnapshotCorrupt(msg) from exc
+        return cls.from_dict(data, source=source)
+
+
+def _expect(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind):
+        msg = f"{name} must be a {kind.__name__}, got {type(value).__name__}"
+        raise SnapshotCorrupt(msg)
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass; a manifest saying ``"count": true`` is malformed.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate(m: Manifest) -> None:
+    problems: list[str] = []
+    if m.format != FORMAT:
+        problems.append(f"format must be {FORMAT}, got {m.format!r}")
+    if not isinstance(m.version, str) or not VERSION_RE.match(m.version):
+        problems.append(f"version must look like 20261123T220501.123Z-1a2b3c4d, got {m.version!r}")
+    if not isinstance(m.model_version, str) or not MODEL_VERSION_RE.match(m.model_version):
+        problems.append(
+            f"model_version must match {MODEL_VERSION_RE.pattern}, got {m.model_version!r}"
+        )
+    for name in ("count", "dim", "trees"):
+        value = getattr(m, name)
+        if not _is_int(value) or value < 1:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    if m.metric != METRIC:
+        problems.append(f"metric must be {METRIC!r}, got {m.metric!r}")
+    if not isinstance(m.files, Mapping) or set(m.files) != set(DATA_FILES):
+        got = sorted(m.files) if isinstance(m.files, Mapping) else m.files
+        problems.append(f"files must list exactly {sorted(DATA_FILES)}, got {got!r}")
+    else:
+        for name, entry in m.files.items():
+            if not isinstance(entry.sha256, str) or not _SHA256_RE.match(entry.sha256):
+                problems.append(f"files[{name!r}].sha256 must be 64 hex digits")
+            if not _is_int(entry.size) or entry.size < 0:
+                problems.append(f"files[{name!r}].size must be a non-negative integer")
+    if not isinstance(m.built_at, datetime) or m.built_at.tzinfo is None:
+        problems.append(f"built_at must be a time with a zone, got {m.built_at!r}")
+    if m.source_mark is not None and not _is_int(m.source_mark):
+        problems.append(f"source_mark must be an integer or null, got {m.source_mark!r}")
+    if m.transform is not None and not isinstance(m.transform, Mapping):
+        problems.append(f"transform must be an object or null, got {m.transform!r}")
+    if problems:
+        raise SnapshotCorrupt("invalid manifest: " + "; ".join(problems))

@@ -1,0 +1,144 @@
+"""Reads one model version's vectors, metadata and change mark from Cassandra.
+
+Reads ``<keyspace>.model_versions`` (the change mark), every bucket of ``<keyspace>.embeddings``
+for the model version, and names/artists/albums from ``<keyspace>.tracks``; writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stores.cassandra import CassandraSession
+from stores.migrations import EMBEDDING_BUCKETS, EMBEDDING_DIM
+
+logger = logging.getLogger(__name__)
+
+#: Rows per Cassandra page while reading vectors (about 0.7 MB of vectors per page).
+PAGE_ROWS = 1000
+_KEYSPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Track id -> (vector, tags).
+Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float]]]
+
+
+def to_mark(value: datetime) -> int:
+    """A Cassandra ``timestamp`` as integer milliseconds since the epoch (exact, comparable)."""
+    if value.tzinfo is None:  # the driver returns naive datetimes in UTC
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+async def current_mark(db: CassandraSession, keyspace: str, model_version: str) -> int | None:
+    """The model version's change mark: ``model_versions.updated_at`` in ms since the epoch.
+
+    Returns:
+        The mark, or ``None`` when no vector of this model version was ever recorded.
+    """
+    ks = checked_keyspace(keyspace)
+    rows = await db.execute(
+        f"SELECT updated_at FROM {ks}.model_versions WHERE model_version = %s",
+        (model_version,),
+    )
+    if not rows or rows[0]["updated_at"] is None:
+        return None
+    return to_mark(rows[0]["updated_at"])
+
+
+async def vectors_changed_since(
+    db: CassandraSession, keyspace: str, model_version: str, mark: int | None
+) -> bool:
+    """Whether vectors were written since the build that read ``mark``.
+
+    Args:
+        db: An open session.
+        keyspace: The keyspace holding ``model_versions``.
+        model_version: The model version to check.
+        mark: The newest snapshot's ``source_mark`` (``None`` when there is no snapshot).
+
+    Returns:
+        True when the mark moved (any change, not only forwards, so a writer with a clock behind
+        ours is not missed); False when nothing was ever written or nothing changed.
+    """
+    now = await current_mark(db, keyspace, model_version)
+    return now is not None and now != mark
+
+
+def checked_keyspace(name: str) -> str:
+    """The keyspace name, if it is a plain identifier (it is interpolated into CQL)."""
+    if not _KEYSPACE_RE.match(name):
+        msg = f"keyspace must match {_KEYSPACE_RE.pattern}, got {name!r}"
+        raise ValueError(msg)
+    return name
+
+
+async def read_vectors(
+    db: CassandraSession, ks: str, model_version: str
+) -> tuple[Vectors, list[str]]:
+    """Every usable vector of a model version, read bucket by bucket in pages.
+
+    Returns:
+        The vectors and tags by track id, and the ids skipped for a vector that is not
+        ``EMBEDDING_DIM`` finite floats.
+    """
+    stmt = await db.prepare(
+        f"SELECT track_id, embedding, tags, extracted_at FROM {ks}.embeddings "
+        "WHERE model_version = ? AND bucket = ?"
+    )
+    stmt.fetch_size = PAGE_ROWS
+    vectors: Vectors = {}
+    seen_at: dict[str, datetime] = {}
+    skipped: list[str] = []
+
+    async def read_bucket(bucket: int) -> None:
+        async for row in db.stream(stmt, (model_version, bucket)):
+            track_id = row["track_id"]
+            # Converted row by row: a float32 array is ~6x smaller than the driver's float list.
+            vector = np.asarray(row["embedding"] or (), dtype=np.float32)
+            if vector.shape != (EMBEDDING_DIM,) or not np.isfinite(vector).all():
+                skipped.append(track_id)
+                continue
+            # A track sits in one bucket unless a writer bucketed differently; keep its newest.
+            at = row["extracted_at"] or datetime.min
+            if track_id in vectors and seen_at[track_id] >= at:
+                continue
+            seen_at[track_id] = at
+            vectors[track_id] = (vector, dict(row["tags"] or {}))
+
+    await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
+    if skipped:
+        logger.warning(
+            "model version %s: %d vectors skipped (not %d finite floats), e.g. %s",
+            model_version,
+            len(skipped),
+            EMBEDDING_DIM,
+            sorted(skipped)[:5],
+        )
+    return vectors, skipped
+
+
+async def read_metadata(
+    db: CassandraSession, ks: str, wanted: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Name, artists and album of the ``wanted`` tracks (absent tracks are left out)."""
+    # One paged scan of the table is far cheaper than a query per track for a whole catalogue.
+    stmt = await db.prepare(f"SELECT track_id, name, artists, album FROM {ks}.tracks")
+    stmt.fetch_size = PAGE_ROWS
+    ids = set(wanted)
+    meta: dict[str, dict[str, Any]] = {}
+    async for row in db.stream(stmt):
+        if row["track_id"] in ids:
+            meta[row["track_id"]] = {
+                "name": row["name"],
+                "artists": tuple(row["artists"] or ()),
+                "album": row["album"],
+            }
+    return meta

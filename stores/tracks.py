@@ -1,0 +1,195 @@
+"""Tracks and their vectors in Cassandra: what the agents write and the API lists.
+
+Reads and writes ``<keyspace>.tracks``, ``<keyspace>.embeddings`` and
+``<keyspace>.model_versions``. Every write is an upsert keyed by track id (and model version),
+so a replayed event rewrites the same row: at-least-once delivery never duplicates a track.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from cassandra.query import PreparedStatement
+
+from stores.cassandra import CassandraSession
+from stores.migrations import EMBEDDING_BUCKETS
+
+#: Where a track stands. ``unavailable``: no audio could be had, for a reason that retrying
+#: will not change; ``failed``: a transient failure, retried when the track is ingested again.
+AudioStatus = Literal["pending", "stored", "extracted", "unavailable", "failed"]
+#: Statuses the crawler does not send through the pipeline again.
+SETTLED: frozenset[str] = frozenset({"extracted", "unavailable"})
+
+
+def bucket_of(track_id: str) -> int:
+    """The embeddings partition bucket of a track: stable across processes and restarts."""
+    return zlib.crc32(track_id.encode()) % EMBEDDING_BUCKETS
+
+
+@dataclass(frozen=True)
+class TrackRow:
+    """A track's metadata and status as stored."""
+
+    track_id: str
+    name: str | None
+    artists: list[str]
+    album: str | None
+    audio_status: str | None
+    audio_error: str | None
+
+
+class TrackStore:
+    """Prepared statements over one keyspace; open the session first."""
+
+    def __init__(self, db: CassandraSession, keyspace: str) -> None:
+        self.db = db
+        self.ks = keyspace
+        self._prepared: dict[str, PreparedStatement] = {}
+
+    async def _stmt(self, query: str) -> PreparedStatement:
+        # Prepared once per store: vectors must be bound through prepared statements anyway.
+        if query not in self._prepared:
+            self._prepared[query] = await self.db.prepare(query.format(ks=self.ks))
+        return self._prepared[query]
+
+    async def upsert_track(
+        self,
+        *,
+        track_id: str,
+        name: str,
+        artists: Sequence[str],
+        album: str | None,
+        duration_ms: int | None,
+        isrc: str | None,
+        source: str,
+        source_ref: str,
+        audio_refs: Sequence[str],
+    ) -> None:
+        """Write a track's metadata, leaving its status as it is."""
+        stmt = await self._stmt(
+            "UPDATE {ks}.tracks SET name = ?, artists = ?, album = ?, duration_ms = ?, isrc = ?, "
+            "source = ?, source_ref = ?, audio_ref = ?, updated_at = toTimestamp(now()), "
+            "discovered_at = toTimestamp(now()) WHERE track_id = ?"
+        )
+        await self.db.execute(
+            stmt,
+            (
+                name,
+                list(artists),
+                album,
+                duration_ms,
+                isrc,
+                source,
+                source_ref,
+                " ".join(audio_refs),
+                track_id,
+            ),
+        )
+
+    async def set_status(
+        self,
+        track_id: str,
+        status: AudioStatus,
+        *,
+        error: str | None = None,
+        audio_source: str | None = None,
+    ) -> None:
+        """Record where a track stands and, when it failed, why."""
+        stmt = await self._stmt(
+            "UPDATE {ks}.tracks SET audio_status = ?, audio_error = ?, audio_source = ?, "
+            "status_at = toTimestamp(now()) WHERE track_id = ?"
+        )
+        await self.db.execute(stmt, (status, error, audio_source, track_id))
+
+    async def status(self, track_id: str) -> str | None:
+        """The track's status, or ``None`` if the track is unknown."""
+        stmt = await self._stmt("SELECT audio_status FROM {ks}.tracks WHERE track_id = ?")
+        rows = await self.db.execute(stmt, (track_id,))
+        return rows[0]["audio_status"] if rows else None
+
+    async def get(self, track_id: str) -> TrackRow | None:
+        """A track's stored metadata and status."""
+        stmt = await self._stmt(
+            "SELECT track_id, name, artists, album, audio_status, audio_error "
+            "FROM {ks}.tracks WHERE track_id = ?"
+        )
+        rows = await self.db.execute(stmt, (track_id,))
+        return _row(rows[0]) if rows else None
+
+    async def with_status(self, status: AudioStatus, offset: int, limit: int) -> list[TrackRow]:
+        """A page of the tracks in one status (through the SAI index on ``audio_status``)."""
+        stmt = await self._stmt(
+            "SELECT track_id, name, artists, album, audio_status, audio_error "
+            "FROM {ks}.tracks WHERE audio_status = ?"
+        )
+        page: list[TrackRow] = []
+        seen = 0
+        async for row in self.db.stream(stmt, (status,)):
+            if seen >= offset:
+                page.append(_row(row))
+                if len(page) == limit:
+                    break
+            seen += 1
+        return page
+
+    async def has_embedding(self, track_id: str, model_version: str) -> bool:
+        """Whether a vector of this model version is stored for the track."""
+        stmt = await self._stmt(
+            "SELECT track_id FROM {ks}.embeddings "
+            "WHERE model_version = ? AND bucket = ? AND track_id = ?"
+        )
+        rows = await self.db.execute(stmt, (model_version, bucket_of(track_id), track_id))
+        return bool(rows)
+
+    async def upsert_embedding(
+        self,
+        *,
+        track_id: str,
+        model_version: str,
+        embedding: Sequence[float],
+        tags: dict[str, float],
+        audio_source: str,
+        audio_sha256: str,
+        extracted_at: datetime,
+    ) -> None:
+        """Store a vector and mark the model version as changed (for the indexer)."""
+        stmt = await self._stmt(
+            "INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
+            "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        await self.db.execute(
+            stmt,
+            (
+                model_version,
+                bucket_of(track_id),
+                track_id,
+                [float(v) for v in embedding],
+                tags,
+                audio_source,
+                audio_sha256,
+                extracted_at,
+            ),
+        )
+        await self.touch_model_version(model_version)
+
+    async def touch_model_version(self, model_version: str) -> None:
+        """Move the model version's change mark to now."""
+        stmt = await self._stmt(
+            "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()) WHERE model_version = ?"
+        )
+        await self.db.execute(stmt, (model_version,))
+
+
+def _row(row: dict[str, Any]) -> TrackRow:
+    return TrackRow(
+        track_id=row["track_id"],
+        name=row["name"],
+        artists=list(row["artists"] or []),
+        album=row["album"],
+        audio_status=row["audio_status"],
+        audio_error=row["audio_error"],
+    )

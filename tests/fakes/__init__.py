@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the Spotify Web API and Deezer's API, and a test audio host."""

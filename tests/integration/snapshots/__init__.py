@@ -1,0 +1,1 @@
+"""The snapshot layer against the real Cassandra and S3 servers."""

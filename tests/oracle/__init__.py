@@ -1,0 +1,1 @@
+"""Test-only NumPy reference implementations of the original models' semantics."""

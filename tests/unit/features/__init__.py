@@ -1,0 +1,1 @@
+"""Tests of the feature extractor on real recordings with the real weights."""

@@ -1,0 +1,1 @@
+"""Tests of the records on the topics and how raw messages are parsed."""

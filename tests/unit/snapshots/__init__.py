@@ -1,0 +1,1 @@
+"""Unit tests of the snapshot layer: manifests, building, loading and querying."""

@@ -1,0 +1,1 @@
+"""Unit tests of the sources layer: item mapping, id rules, the host allow-list; no network."""
