@@ -15,9 +15,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
 
-demo: install jars weights up ## set everything up: deps, jars, weights, servers, schema
-	@$(SPOTREC) status
-	@echo "Servers up and schema ready. Stop them with: make down"
+demo: install jars weights ## set up everything, run the pipeline on a demo catalogue, print a recommendation
+	$(SPOTREC) demo
 
 install: $(VENV)/.installed ## create .venv and install the project with pinned dependencies
 
@@ -37,7 +36,7 @@ weights: install ## put the convnet weights in place (copied or downloaded, sha2
 up: install jars ## start Kafka, Cassandra and S3 on 127.0.0.1 and apply the schema
 	$(SPOTREC) up
 
-down: install ## stop the local servers
+down: install ## stop the worker, query node and servers started by up or demo
 	$(SPOTREC) down
 
 status: install ## show each server, its memory, and whether it answers

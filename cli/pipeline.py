@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=_produce_playlists)
     p = subparsers.add_parser("api", help="run a query node")
     p.add_argument("--port", type=int, help="listen on this port (default SPOTREC_API_PORT)")
+    p.add_argument("--tag", help=argparse.SUPPRESS)  # lets a supervisor recognise its process
     p.set_defaults(handler=_api)
 
 

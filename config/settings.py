@@ -139,6 +139,10 @@ class SpotifySettings(_Group):
     #: Market for playlist items: decides which tracks are playable (``is_playable``).
     market: str = Field(default="US", pattern=r"^[A-Z]{2}$")
     timeout_s: float = Field(default=10.0, gt=0)
+    #: Use a track's 30 s ``preview_url`` when Spotify returns one. Off: Spotify's Developer
+    #: Policy forbids ingesting its content into a machine-learning model, and apps registered
+    #: since November 2024 get no previews anyway; audio then comes from Deezer by ISRC.
+    use_previews: bool = False
 
 
 class DeezerSettings(_Group):

@@ -81,7 +81,7 @@ class PlaylistCrawler:
             async for page in self.spotify.pages(ref.id):
                 stats.pages += 1
                 for entry in page:
-                    yield track_from_item(entry)
+                    yield track_from_item(entry, use_previews=self.settings.spotify.use_previews)
         elif ref.source == "deezer":
             async for entries in self.deezer.playlist_pages(ref.id):
                 stats.pages += 1

@@ -40,7 +40,9 @@ RETRIES = 3
 RETRY_AFTER_MAX_S = 30
 
 
-def track_from_item(entry: Mapping[str, Any]) -> TrackDiscoveredV1 | SkipReason:
+def track_from_item(
+    entry: Mapping[str, Any], *, use_previews: bool = False
+) -> TrackDiscoveredV1 | SkipReason:
     """Map one playlist item (an entry of ``items``) to a record, or say why it is skipped.
 
     Since February 2026 the Web API puts the track under ``item`` and keeps the deprecated
@@ -48,6 +50,9 @@ def track_from_item(entry: Mapping[str, Any]) -> TrackDiscoveredV1 | SkipReason:
 
     Args:
         entry: A playlist item object as the Web API returns it.
+        use_previews: Offer the item's ``preview_url`` as the first audio locator. Off by
+            default: Spotify's Developer Policy forbids feeding its content to a machine-learning
+            model, so only an app whose agreement allows it should turn this on.
 
     Returns:
         The record, or the skip reason: ``null_track``, ``local_file``, ``episode``,
@@ -68,7 +73,7 @@ def track_from_item(entry: Mapping[str, Any]) -> TrackDiscoveredV1 | SkipReason:
         return "unavailable"
     isrc = normalize_isrc((obj.get("external_ids") or {}).get("isrc"))
     preview = obj.get("preview_url")
-    refs = [f"url:{preview}"] if isinstance(preview, str) and preview else []
+    refs = [f"url:{preview}"] if use_previews and isinstance(preview, str) and preview else []
     if isrc:
         refs.append(f"isrc:{isrc}")
     spotify_id = obj.get("id")

@@ -14,6 +14,7 @@ from config.settings import Settings
 from infra.servers.cassandra import CassandraServer
 from infra.servers.kafka import KafkaServer
 from infra.servers.maven import resolve_jars
+from infra.servers.pipeline import pipeline_processes
 from infra.servers.process import LocalServer, ServerError, Started
 from infra.servers.seaweed import SeaweedServer
 
@@ -72,7 +73,12 @@ async def up(settings: Settings, servers: Sequence[LocalServer] | None = None) -
 
 async def down(settings: Settings, servers: Sequence[LocalServer] | None = None) -> list[str]:
     """Stop every running server; returns the names of those that were running."""
-    servers = servers if servers is not None else local_servers(settings)
+    if servers is None:
+        # The worker and query node first: they would only log errors once the servers go.
+        processes = pipeline_processes(settings)
+        stopped_first = await asyncio.gather(*(p.stop() for p in processes))
+        names = [p.name for p, was in zip(processes, stopped_first, strict=True) if was]
+        return names + await down(settings, local_servers(settings))
     stopped = await asyncio.gather(*(s.stop() for s in servers))
     return [s.name for s, was in zip(servers, stopped, strict=True) if was]
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from config.settings import PROJECT_ROOT, Settings
 from stores.cassandra import CassandraSession
+from stores.objects import ensure_bucket
 
 
 async def _spotrec(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -62,11 +63,21 @@ async def test_malformed_setting_stops_the_command_naming_it() -> None:
     assert "SPOTREC_CASSANDRA_PORT" in out
 
 
-async def test_query_node_health_and_readiness(servers: Settings) -> None:
-    async with TestClient(TestServer(create_app(servers))) as client:
+async def test_query_node_is_healthy_but_not_ready_without_a_snapshot(
+    servers: Settings, unique: str
+) -> None:
+    # An empty bucket of its own: no snapshot can exist yet.
+    settings = servers.model_copy(
+        update={
+            "s3": servers.s3.model_copy(update={"bucket": unique}),
+            "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
+        }
+    )
+    await ensure_bucket(settings.s3)
+    async with TestClient(TestServer(create_app(settings))) as client:
         health = await client.get("/healthz")
         assert health.status == 200
         assert await health.json() == {"status": "ok"}
         ready = await client.get("/readyz")
-        assert ready.status == 200
-        assert await ready.json() == {"status": "ready"}
+        assert ready.status == 503
+        assert "no index snapshot" in (await ready.json())["error"]

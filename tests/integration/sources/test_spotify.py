@@ -60,10 +60,12 @@ async def test_skipped_items_are_counted_by_reason(
     assert stats.skipped == catalogue.spotify_skips
 
 
+@pytest.mark.parametrize("use_previews", [False, True])
 async def test_records_carry_the_metadata_and_where_the_audio_is(
-    fake_settings: Settings, fake_spotify: FakeSpotify, catalogue: Catalogue
+    fake_settings: Settings, fake_spotify: FakeSpotify, catalogue: Catalogue, use_previews: bool
 ) -> None:
-    tracks, _ = await crawl(fake_settings, PlaylistRef("spotify", catalogue.spotify_playlist_id))
+    settings = with_group(fake_settings, "spotify", use_previews=use_previews)
+    tracks, _ = await crawl(settings, PlaylistRef("spotify", catalogue.spotify_playlist_id))
     by_id = {t.track_id: t for t in tracks}
     for clip in catalogue.clips:
         track = by_id[f"isrc:{clip.isrc}"]
@@ -74,7 +76,7 @@ async def test_records_carry_the_metadata_and_where_the_audio_is(
         assert track.isrc == clip.isrc
         assert (track.source, track.source_ref) == ("spotify", clip.spotify_id)
         expected = [f"isrc:{clip.isrc}"]
-        if clip.name in SPOTIFY_PREVIEWS:
+        if use_previews and clip.name in SPOTIFY_PREVIEWS:
             expected.insert(0, f"url:{fake_spotify.base_url}/preview/{clip.spotify_id}")
         assert track.audio_refs == expected
 

@@ -63,15 +63,24 @@ def test_the_new_item_key_wins_over_the_deprecated_track_key() -> None:
     assert record.name == "new"
 
 
-def test_a_preview_url_comes_first_then_the_isrc() -> None:
-    record = track_from_item(entry(spotify_track(preview_url="https://p.scdn.co/mp3-preview/x")))
+def test_a_preview_url_comes_first_then_the_isrc_when_previews_are_enabled() -> None:
+    item = entry(spotify_track(preview_url="https://p.scdn.co/mp3-preview/x"))
+    record = track_from_item(item, use_previews=True)
     assert isinstance(record, TrackDiscoveredV1)
     assert record.audio_refs == ["url:https://p.scdn.co/mp3-preview/x", "isrc:GBARL9300135"]
 
 
+def test_previews_are_ignored_by_default() -> None:
+    record = track_from_item(entry(spotify_track(preview_url="https://p.scdn.co/mp3-preview/x")))
+    assert isinstance(record, TrackDiscoveredV1)
+    assert record.audio_refs == ["isrc:GBARL9300135"]
+    only_preview = spotify_track(external_ids={}, preview_url="https://p.scdn.co/mp3-preview/y")
+    assert track_from_item(entry(only_preview)) == "no_audio"
+
+
 def test_without_an_isrc_the_spotify_id_is_the_key_and_the_preview_the_only_locator() -> None:
     obj = spotify_track(external_ids={}, preview_url="https://p.scdn.co/mp3-preview/y")
-    record = track_from_item(entry(obj))
+    record = track_from_item(entry(obj), use_previews=True)
     assert isinstance(record, TrackDiscoveredV1)
     assert record.track_id == "spotify:4uLU6hMCjMI75M1A2tKUQC"
     assert record.isrc is None
@@ -81,7 +90,7 @@ def test_without_an_isrc_the_spotify_id_is_the_key_and_the_preview_the_only_loca
 @pytest.mark.parametrize("bad", ["", "GB-ARL", "GBARL930013", "GBARL93001355", "12ARL9300135", 42])
 def test_a_malformed_isrc_is_treated_as_missing(bad: object) -> None:
     obj = spotify_track(external_ids={"isrc": bad}, preview_url="https://p.scdn.co/x")
-    record = track_from_item(entry(obj))
+    record = track_from_item(entry(obj), use_previews=True)
     assert isinstance(record, TrackDiscoveredV1)
     assert record.track_id.startswith("spotify:")
 
