@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.errors import json_errors
-from api.keys import cassandra_key, holder_key, settings_key, tracks_key
+from api.keys import cassandra_key, follower_key, holder_key, settings_key, tracks_key
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
@@ -35,6 +35,7 @@ async def _snapshots(app: web.Application) -> AsyncIterator[None]:
     async with ObjectStore(settings.s3) as objects:
         follower = SnapshotFollower(settings, objects, app[holder_key])
         await follower.start()
+        app[follower_key] = follower
         yield
         await follower.stop()
         app[holder_key].close()

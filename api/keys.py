@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.snapshots import SnapshotHolder
+from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
 from stores.cassandra import CassandraSession
 from stores.tracks import TrackStore
@@ -13,3 +13,4 @@ settings_key = web.AppKey("settings", Settings)
 cassandra_key = web.AppKey("cassandra", CassandraSession)
 tracks_key = web.AppKey("tracks", TrackStore)
 holder_key = web.AppKey("snapshot_holder", SnapshotHolder)
+follower_key = web.AppKey("snapshot_follower", SnapshotFollower)

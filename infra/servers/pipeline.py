@@ -28,27 +28,35 @@ async def _get_ok(url: str) -> None:
             raise ServerError(msg)
 
 
-class WorkerProcess(LocalServer):
+class _PipelineProcess(LocalServer):
+    """A ``spotrec`` sub-command run in the background, answering HTTP on one port."""
+
+    def __init__(self, run_dir: Path, port: int, env: dict[str, str], timeout_s: float) -> None:
+        super().__init__(run_dir, start_timeout_s=timeout_s)
+        self.port = port
+        self.env = env
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ports(self) -> Sequence[int]:
+        return (self.port,)
+
+    def environment(self) -> dict[str, str]:
+        return self.env
+
+
+class WorkerProcess(_PipelineProcess):
     """``spotrec worker`` with its web views on, so that readiness can be probed."""
 
     name = "worker"
     marker = "cli worker"
 
     def __init__(self, settings: Settings, run_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(run_dir, start_timeout_s=120.0)
-        self.port = settings.worker.web_port or DEFAULT_WORKER_WEB_PORT
-        self.env = env
-
-    @property
-    def endpoint(self) -> str:  # noqa: D102
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ports(self) -> Sequence[int]:  # noqa: D102
-        return (self.port,)
-
-    def environment(self) -> dict[str, str]:  # noqa: D102
-        return self.env
+        port = settings.worker.web_port or DEFAULT_WORKER_WEB_PORT
+        super().__init__(run_dir, port, env, timeout_s=120.0)
 
     def command(self) -> list[str]:  # noqa: D102
         return [
@@ -65,27 +73,14 @@ class WorkerProcess(LocalServer):
         await _get_ok(f"{self.endpoint}/")
 
 
-class ApiProcess(LocalServer):
+class ApiProcess(_PipelineProcess):
     """``spotrec api``: a query node."""
 
     name = "api"
     marker = "cli api"
 
     def __init__(self, settings: Settings, run_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(run_dir, start_timeout_s=60.0)
-        self.port = settings.api.port
-        self.env = env
-
-    @property
-    def endpoint(self) -> str:  # noqa: D102
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ports(self) -> Sequence[int]:  # noqa: D102
-        return (self.port,)
-
-    def environment(self) -> dict[str, str]:  # noqa: D102
-        return self.env
+        super().__init__(run_dir, settings.api.port, env, timeout_s=60.0)
 
     def command(self) -> list[str]:  # noqa: D102
         # The run dir in the command line lets `running_pid` recognise this process as ours.

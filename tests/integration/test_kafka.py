@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from config.settings import PROJECT_ROOT, Settings
+from tests.processes import terminate
 
 
 @pytest.fixture
@@ -120,12 +120,5 @@ async def test_faust_agent_in_a_real_worker(
         assert {k: v for k, v, _ in out_records} == {k: v.upper() for k, v in sent.items()}
         assert worker.returncode is None, "the worker exited while it should be consuming"
     finally:
-        if worker.returncode is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                async with asyncio.timeout(60):
-                    await worker.wait()
-            except TimeoutError:
-                worker.kill()
-                await worker.wait()
+        await terminate(worker)
     assert worker.returncode == 0, log.read_text()[-3000:]

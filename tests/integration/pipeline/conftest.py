@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from tests.fakes.catalogue import Catalogue, build_catalogue
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.fixtures import settings_env, settings_for_fakes
 from tests.fakes.spotify_api import FakeSpotify
+from tests.processes import terminate
 
 
 @dataclass
@@ -96,13 +96,6 @@ async def pipeline(
             async with TestClient(TestServer(create_app(settings))) as api:
                 yield Pipeline(settings, catalogue, spotify, deezer, api, log, env)
         finally:
-            if worker.returncode is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    async with asyncio.timeout(60):
-                        await worker.wait()
-                except TimeoutError:
-                    worker.kill()
-                    await worker.wait()
+            await terminate(worker)
             async with CassandraSession(servers.cassandra) as db:
                 await db.execute(f"DROP KEYSPACE IF EXISTS {run}")

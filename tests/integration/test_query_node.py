@@ -1,0 +1,131 @@
+"""The query node against the real S3 and Kafka: hot swap, refusal of a bad snapshot, broadcast."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from aiokafka import AIOKafkaProducer
+
+from api.app import create_app
+from api.keys import follower_key, holder_key
+from config.settings import Settings
+from features.versions import model_version_of
+from schemas.snapshots import IndexUpdatedV1
+from snapshots.builder import TrackVector, write_snapshot
+from snapshots.store import SnapshotStore
+from stores.objects import ObjectStore, ensure_bucket
+from streams.names import INDEX_UPDATED
+
+
+@pytest.fixture
+async def node(
+    servers: Settings, unique: str, tmp_path: Path
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    settings = servers.model_copy(
+        update={
+            "s3": servers.s3.model_copy(update={"bucket": unique}),
+            "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
+            "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
+        }
+    )
+    await ensure_bucket(settings.s3)
+    async with TestClient(TestServer(create_app(settings))) as client:
+        yield client
+
+
+async def _publish(settings: Settings, workdir: Path, count: int, seed: int) -> str:
+    rng = np.random.default_rng(seed)
+    tracks = [
+        TrackVector(f"t:{i:04d}", rng.standard_normal(160).astype(np.float32), name=f"track {i}")
+        for i in range(count)
+    ]
+    built = await asyncio.to_thread(
+        write_snapshot,
+        workdir,
+        tracks,
+        model_version=model_version_of(settings.model),
+        trees=5,
+        source_mark=seed,
+    )
+    async with ObjectStore(settings.s3) as objects:
+        return await SnapshotStore(objects).publish(built)
+
+
+async def test_hot_swap_fails_no_request_and_a_bad_snapshot_is_refused(
+    node: TestClient[web.Request, web.Application], tmp_path: Path
+) -> None:
+    app = node.app
+    settings = app[follower_key].settings
+    first = await _publish(settings, tmp_path / "a", 200, seed=1)
+    assert await app[follower_key].load(first)
+    served = app[holder_key].current
+    assert served is not None and served.manifest.count == 200
+
+    # Requests keep flowing while a second snapshot is downloaded, verified and swapped in.
+    second = await _publish(settings, tmp_path / "b", 300, seed=2)
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def hammer() -> None:
+        while not stop.is_set():
+            response = await node.get("/recommend", params={"track_id": "t:0007", "k": "5"})
+            statuses.append(response.status)
+            await response.read()
+
+    load = asyncio.create_task(app[follower_key].load(second))
+    hammers = [asyncio.create_task(hammer()) for _ in range(4)]
+    assert await load
+    await asyncio.sleep(0.2)
+    stop.set()
+    await asyncio.gather(*hammers)
+    assert statuses and set(statuses) == {200}
+    swapped = app[holder_key].current
+    assert swapped is not None and swapped.manifest.count == 300
+
+    # A snapshot whose index file was altered after publishing is refused; 300 keeps serving.
+    third = await _publish(settings, tmp_path / "c", 50, seed=3)
+    async with ObjectStore(settings.s3) as objects:
+        key = third.rsplit("/", 1)[0] + "/index.ann"
+        data = bytearray(await objects.get(key))
+        data[100] ^= 0xFF
+        await objects.put(key, bytes(data))
+    assert not await app[follower_key].load(third)
+    assert app[holder_key].current is swapped
+    response = await node.get("/readyz")
+    assert (await response.json())["count"] == 300
+
+
+async def test_a_broadcast_makes_the_node_load_the_new_snapshot(
+    node: TestClient[web.Request, web.Application], tmp_path: Path
+) -> None:
+    app = node.app
+    settings = app[follower_key].settings
+    key = await _publish(settings, tmp_path / "a", 40, seed=4)
+    version = key.rsplit("/", 2)[1]
+    update = IndexUpdatedV1(
+        version=version,
+        model_version=model_version_of(settings.model),
+        manifest_key=key,
+        count=40,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.kafka.topic(INDEX_UPDATED), update.dumps())
+    finally:
+        await producer.stop()
+    async with asyncio.timeout(30):
+        while True:
+            response = await node.get("/readyz")
+            if response.status == 200:
+                break
+            await asyncio.sleep(0.2)
+    body = await response.json()
+    assert body["snapshot"] == version
+    assert body["count"] == 40
