@@ -39,6 +39,7 @@ from snapshots.source import (
     read_vectors,
     vectors_changed_since,
 )
+from snapshots.transform import ZScore
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_DIM
 
@@ -155,6 +156,7 @@ def write_snapshot(
     built_at: datetime | None = None,
     version: str | None = None,
     jobs: int = 1,
+    standardize: bool = True,
 ) -> BuiltSnapshot:
     """Write a snapshot of ``tracks`` into ``workdir`` (blocking; run it in a thread).
 
@@ -169,6 +171,9 @@ def write_snapshot(
         built_at: Build time (default: now); also dates the version.
         version: The snapshot version (default: a new one dated ``built_at``).
         jobs: Threads building trees.
+        standardize: Index z-scored vectors, with the statistics fitted on ``tracks`` and kept
+            in the manifest's ``transform`` (see :mod:`snapshots.transform`); ``False`` indexes
+            the raw vectors.
 
     Returns:
         The snapshot written.
@@ -193,13 +198,18 @@ def write_snapshot(
             raise ValueError(msg)
     workdir.mkdir(parents=True, exist_ok=True)
 
-    index = AnnoyIndex(EMBEDDING_DIM, METRIC)
-    index.set_seed(SEED)
-    for row, track in enumerate(ordered):
+    for track in ordered:
         if track.vector.shape != (EMBEDDING_DIM,) or not np.isfinite(track.vector).all():
             msg = f"track {track.track_id!r}: vector must be {EMBEDDING_DIM} finite floats"
             raise ValueError(msg)
-        index.add_item(row, track.vector.tolist())
+    vectors = np.stack([t.vector for t in ordered]).astype(np.float32)
+    transform = ZScore.fit(vectors) if standardize else None
+    space = transform.apply(vectors) if transform is not None else vectors
+
+    index = AnnoyIndex(EMBEDDING_DIM, METRIC)
+    index.set_seed(SEED)
+    for row, vector in enumerate(space):
+        index.add_item(row, vector.tolist())
     index.build(trees, n_jobs=jobs)
     index.save(str(workdir / INDEX_NAME))
     index.unload()
@@ -218,6 +228,7 @@ def write_snapshot(
         files={name: digest_file(workdir / name) for name in (INDEX_NAME, TRACKS_NAME)},
         built_at=built_at,
         source_mark=source_mark,
+        transform=transform.to_dict() if transform is not None else None,
     )
     (workdir / MANIFEST_NAME).write_bytes(manifest.to_json())
     logger.info(

@@ -19,6 +19,7 @@ from annoy import AnnoyIndex
 from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, TrackNotIndexed
 from snapshots.local import read_manifest, verify_folder
 from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
+from snapshots.transform import ZScore
 
 _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
@@ -71,6 +72,14 @@ class LoadedSnapshot:
         self._index = index
         self._rows = rows
         self._ids = {info.track_id: info.row for info in rows}
+        #: How stored vectors were mapped into the indexed space (``None``: indexed raw).
+        self.transform: ZScore | None = None
+        if manifest.transform is not None:
+            try:
+                self.transform = ZScore.from_dict(manifest.transform, manifest.dim)
+            except ValueError as exc:
+                msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
+                raise SnapshotCorrupt(msg) from exc
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -106,7 +115,11 @@ class LoadedSnapshot:
                 f"manifest says {manifest.count}"
             )
             raise SnapshotCorrupt(msg)
-        return cls(folder, manifest, index, rows)
+        try:
+            return cls(folder, manifest, index, rows)
+        except SnapshotCorrupt:
+            index.unload()
+            raise
 
     @property
     def version(self) -> str:

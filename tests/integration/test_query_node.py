@@ -42,7 +42,13 @@ async def node(
 async def _publish(settings: Settings, workdir: Path, count: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
     tracks = [
-        TrackVector(f"t:{i:04d}", rng.standard_normal(160).astype(np.float32), name=f"track {i}")
+        TrackVector(
+            f"t:{i:04d}",
+            rng.standard_normal(160).astype(np.float32),
+            name=f"track {i}",
+            # Every fifth track is tagged jazz, the others rock.
+            tags={"jazz" if i % 5 == 0 else "rock": 0.9, "Mellow": 0.1},
+        )
         for i in range(count)
     ]
     built = await asyncio.to_thread(
@@ -129,3 +135,35 @@ async def test_a_broadcast_makes_the_node_load_the_new_snapshot(
     body = await response.json()
     assert body["snapshot"] == version
     assert body["count"] == 40
+
+
+async def test_recommendations_filtered_by_tag(
+    node: TestClient[web.Request, web.Application], tmp_path: Path
+) -> None:
+    app = node.app
+    settings = app[follower_key].settings
+    assert await app[follower_key].load(await _publish(settings, tmp_path / "a", 200, seed=5))
+
+    response = await node.get("/recommend", params={"track_id": "t:0001", "k": "10", "tag": "Jazz"})
+    assert response.status == 200
+    body = await response.json()
+    assert body["tag"] == "jazz"
+    assert len(body["results"]) == 10  # 40 jazz tracks: the search widens until 10 are found
+    assert all("jazz" in {name for name, _ in r["tags"]} for r in body["results"])
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    unfiltered = await (
+        await node.get("/recommend", params={"track_id": "t:0001", "k": "100"})
+    ).json()
+    jazz_in_order = [
+        r["track_id"] for r in unfiltered["results"] if r["track_id"].endswith(("0", "5"))
+    ]
+    assert [r["track_id"] for r in body["results"]] == jazz_in_order[:10]
+
+    response = await node.get("/recommend", params={"track_id": "t:0001", "tag": "polka"})
+    assert response.status == 400
+    assert "unknown tag" in (await response.json())["error"]
+    # A known tag no track carries gives an empty list, not an error.
+    response = await node.get("/recommend", params={"track_id": "t:0001", "tag": "metal"})
+    assert response.status == 200
+    assert (await response.json())["results"] == []

@@ -57,8 +57,10 @@ def test_neighbours_are_exact_best_first_and_exclude_the_query(tmp_path: Path) -
     ids = [f"t{i:03d}" for i in range(300)]
     tracks = _tracks(ids)
     write_snapshot(tmp_path, tracks, model_version="m1", trees=10, source_mark=None)
-    vectors = {t.track_id: t.vector for t in tracks}
     snapshot = LoadedSnapshot.open(tmp_path)
+    # Neighbours are found in the snapshot's standardised space, so numpy must compare there.
+    assert snapshot.transform is not None
+    vectors = {t.track_id: snapshot.transform.apply(t.vector) for t in tracks}
     try:
         for query in ("t000", "t123", "t299"):
             # search_k covering every node makes ANNOY exact, so numpy must agree.
