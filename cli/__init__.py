@@ -18,7 +18,14 @@ from config.settings import Settings, SettingsError, load_settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 #: Sub-command modules, in the order ``spotrec --help`` lists them.
-COMMANDS = ("cli.demo", "cli.servers", "cli.pipeline", "cli.extract", "cli.weights")
+COMMANDS = (
+    "cli.demo",
+    "cli.servers",
+    "cli.pipeline",
+    "cli.extract",
+    "cli.calibrate",
+    "cli.weights",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
-"""``spotrec extract FILE...``: print each file's feature vector and top tags as one JSON line.
+"""``spotrec extract [--model NAME] FILE...``: print each file's vector and top tags as JSON lines.
 
-Reads the settings' model group, the weight file and the named audio files; writes JSON lines to
+Reads the settings' model group (``--model`` overrides its version), the weight file, the
+calibration file of ``choi2017-calibrated`` and the named audio files; writes JSON lines to
 stdout and nothing else. A file that cannot be read gets a line with ``"error"`` in its place;
 the exit status is 1 if any file failed, after every line was printed.
 """
@@ -33,17 +34,29 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
     parser.add_argument("--top", type=int, default=5, help="tags per line (default: 5)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="NAME",
+        help=(
+            "model name (choi2017-calibrated, choi2017) or full version "
+            "(default: SPOTREC_MODEL_VERSION)"
+        ),
+    )
     parser.set_defaults(handler=extract_command)
 
 
 def extract_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Load the configured extractor and print one line per file."""
+    """Load the configured (or ``--model``) extractor and print one line per file."""
     # Imported here so that `spotrec --help` and the other sub-commands skip TensorFlow.
     from features.errors import FeatureError
     from features.extractor import load_extractor
 
     try:
-        extractor = load_extractor(settings.model)
+        model = settings.model
+        if args.model is not None:
+            model = model.model_copy(update={"version": args.model})
+        extractor = load_extractor(model)
     except FeatureError as exc:
         print(f"spotrec extract: {exc}", file=sys.stderr)
         return 2

@@ -109,7 +109,11 @@ class ModelSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MODEL_", frozen=True, extra="ignore")
 
     weights_dir: Path = Path("models/choi2017")
-    version: str = "choi2017"
+    #: A model name or full version: ``choi2017-calibrated`` (frozen normalisation statistics,
+    #: batch-independent) or ``choi2017`` (the faithful per-example port).
+    version: str = "choi2017-calibrated"
+    #: The frozen statistics of ``choi2017-calibrated`` (``spotrec calibrate`` writes one).
+    calibration_file: Path = Path("features/calibration/choi2017-calibrated.json")
     batch_size: int = Field(default=16, ge=1, le=1024)
     #: Local mirror of the upstream weight files that ``spotrec weights fetch`` copies from.
     weights_source: Path = Path("../shared/models/choi2017/weights_transfer")

@@ -13,6 +13,9 @@
     │   ├── WeightsMissing           False   a weight file or dataset is absent
     │   ├── WeightsCorrupt           False   a weight file fails its sha256 or shape check
     │   └── WeightsUnavailable       True    the upstream download failed
+    ├── CalibrationError             False   a calibrated model's statistics cannot be used
+    │   ├── CalibrationMissing       False   the statistics file is absent
+    │   └── CalibrationCorrupt       False   malformed, altered, or for other weights
     ├── UnknownModel                 False   no extractor is registered under that version
     └── NonFiniteEmbedding           False   the network produced NaN or infinity
 
@@ -69,6 +72,18 @@ class WeightsUnavailable(WeightsError):
     """Downloading the weights failed; a network error may clear on a later attempt."""
 
     retriable = True
+
+
+class CalibrationError(FeatureError):
+    """The frozen normalisation statistics of a calibrated model cannot be used."""
+
+
+class CalibrationMissing(CalibrationError):
+    """The calibration file does not exist."""
+
+
+class CalibrationCorrupt(CalibrationError):
+    """The calibration file is malformed, fails its content hash, or names other weights."""
 
 
 class UnknownModel(FeatureError):

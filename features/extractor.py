@@ -1,11 +1,13 @@
 """The extractor interface, the Choi 2017 extractor and the registry that builds one from settings.
 
-Reads the configured weight file (through ``features.weights``) and audio (through
+Reads the configured weight file (through ``features.weights``), the calibration file of
+``choi2017-calibrated`` (through ``features.calibration.stats``) and audio (through
 ``features.audio``); writes nothing. Callers depend only on :class:`Extractor`: a version string
 naming model and preprocessing, the vector dimension, and batched ``embed``/``extract``. Every
 :class:`Embedding` carries that version, so vectors of different models never mix unnoticed.
 A new model adds its version to ``features.versions`` and its loader to :data:`_LOADERS`;
-nothing that consumes vectors changes.
+nothing that consumes vectors changes. Two models are registered: ``choi2017`` (faithful,
+per-example normalisation) and ``choi2017-calibrated`` (frozen statistics, the default).
 """
 
 from __future__ import annotations
@@ -23,12 +25,20 @@ import numpy.typing as npt
 
 from config.settings import PROJECT_ROOT, ModelSettings
 from features.audio import CLIP_SAMPLES, AudioSource, decode
+from features.calibration.stats import read_calibration
 from features.choi2017 import FEATURE_DIM, build_choi2017
-from features.errors import AudioError, NonFiniteEmbedding, UnknownModel
+from features.errors import AudioError, CalibrationCorrupt, NonFiniteEmbedding, UnknownModel
+from features.normalization import StatisticsFactory, frozen_statistics, per_example_statistics
 from features.runtime import configure_threads, tf
 from features.tags import CHOI2017_TAGS
-from features.versions import DECODE_TAG, model_version_of
-from features.weights import Choi2017Weights, load_choi2017_weights
+from features.versions import (
+    DECODE_TAG,
+    FAITHFUL,
+    calibrated_version,
+    model_name_of,
+    model_version_of,
+)
+from features.weights import CHOI2017_FILE, PINNED_SHA256, Choi2017Weights, load_choi2017_weights
 
 F32 = npt.NDArray[np.float32]
 
@@ -137,7 +147,7 @@ def _decoded(future: Future[F32]) -> F32 | AudioError:
 
 
 class Choi2017Extractor(Extractor):
-    """Choi et al. 2017 features: 160 floats, per-example normalisation, from the Theano weights."""
+    """Choi et al. 2017 features: 160 floats from the Theano weights, normalised by a strategy."""
 
     dim = FEATURE_DIM
     tag_names = CHOI2017_TAGS
@@ -148,7 +158,8 @@ class Choi2017Extractor(Extractor):
         *,
         batch_size: int = 16,
         decode_workers: int = 2,
-        model_name: str = "choi2017",
+        model_name: str = FAITHFUL,
+        statistics: StatisticsFactory = per_example_statistics,
     ) -> None:
         """Build the network and its compiled inference function.
 
@@ -157,11 +168,12 @@ class Choi2017Extractor(Extractor):
             batch_size: Clips per network call.
             decode_workers: Decoding threads in :meth:`extract`.
             model_name: The model part of :attr:`version`.
+            statistics: The normalisation statistics; per example (faithful) by default.
         """
         self.version = f"{model_name}+{DECODE_TAG}"
         self.batch_size = batch_size
         self.decode_workers = decode_workers
-        self.model = build_choi2017(weights)
+        self.model = build_choi2017(weights, statistics=statistics)
         model = self.model
 
         def infer(audio: object) -> tuple[object, object]:
@@ -209,9 +221,29 @@ def _load_choi2017(model: ModelSettings, root: Path) -> Extractor:
     )
 
 
+def _load_choi2017_calibrated(model: ModelSettings, root: Path) -> Extractor:
+    path = _resolve(model.calibration_file, root)
+    calibration = read_calibration(path)
+    if calibration.weights_sha256 != PINNED_SHA256[CHOI2017_FILE]:
+        msg = (
+            f"{path} was estimated for weights with sha256 {calibration.weights_sha256}, not "
+            f"the pinned {CHOI2017_FILE}; run `spotrec calibrate FOLDER --out {path}`"
+        )
+        raise CalibrationCorrupt(msg)
+    weights = load_choi2017_weights(_resolve(model.weights_dir, root))
+    return Choi2017Extractor(
+        weights,
+        batch_size=model.batch_size,
+        decode_workers=model.decode_workers,
+        model_name=calibrated_version(calibration.content_sha256).partition("+")[0],
+        statistics=frozen_statistics(calibration.statistics),
+    )
+
+
 #: Model name -> loader; ``features.versions.MODEL_VERSIONS`` holds their version strings.
 _LOADERS: dict[str, Callable[[ModelSettings, Path], Extractor]] = {
     "choi2017": _load_choi2017,
+    "choi2017-calibrated": _load_choi2017_calibrated,
 }
 
 
@@ -219,8 +251,9 @@ def load_extractor(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> Extrac
     """Build the extractor the settings name, after verifying its weights.
 
     Args:
-        model: ``settings.model``. ``version`` is a model name (``choi2017``) or a full version
-            (``choi2017+sf-soxrhq-12k-29s``), which must then match exactly.
+        model: ``settings.model``. ``version`` is a model name (``choi2017-calibrated``,
+            ``choi2017``) or a full version (``choi2017+sf-soxrhq-12k-29s``), which must then
+            match exactly.
         root: Directory that relative paths in ``model`` are resolved against.
 
     Returns:
@@ -230,10 +263,12 @@ def load_extractor(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> Extrac
         UnknownModel: No extractor has that name or version.
         WeightsMissing: The weight file is absent; run ``spotrec weights fetch``.
         WeightsCorrupt: The weight file fails its sha256 check.
+        CalibrationError: The calibrated model's statistics file is missing, altered, or was
+            estimated for other weights.
     """
-    version = model_version_of(model)
+    version = model_version_of(model, root=root)
     configure_threads(model.threads)
-    extractor = _LOADERS[version.partition("+")[0]](model, root)
+    extractor = _LOADERS[model_name_of(version)](model, root)
     if extractor.version != version:
         msg = f"the loader of {version!r} built {extractor.version!r}"
         raise UnknownModel(msg)

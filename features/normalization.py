@@ -3,8 +3,9 @@
 Reads and writes nothing. A block's tail is ``ELU(gamma (y - mean) / sqrt(var + eps) + beta)``
 followed by a valid max-pool, where ``y`` is the conv output. Where ``mean`` and ``var`` come
 from is a strategy (:class:`ChannelStatistics`): :class:`PerExampleStatistics` reproduces the
-original at batch size 1 (each clip's own statistics over freq and time); a model with frozen,
-calibrated statistics supplies constants instead and reuses the rest unchanged.
+original at batch size 1 (each clip's own statistics over freq and time);
+:class:`FrozenStatistics` supplies constants estimated once over a calibration corpus instead
+(``features.calibration``) and reuses the rest unchanged.
 
 :class:`NormalizeEluPool` pools *before* normalising. For each channel the normalisation is
 ``s y + t`` with ``s = gamma / sqrt(var + eps) >= 0`` and ELU is increasing, so the window
@@ -12,11 +13,13 @@ maximum of ``ELU(s y + t)`` is ``ELU(s max(y) + t)``: the same result, computed 
 times smaller, which is where the first block spent most of its time. It needs ``gamma >= 0``; the
 model builder gets that by negating the kernel, bias and gamma of any channel with ``gamma < 0``,
 which leaves ``gamma (y - mean) / sqrt(var + eps)`` exactly as it was (:func:`fold_negative_gamma`).
+Nothing in that argument depends on where ``mean`` and ``var`` come from, only on ``s >= 0``, so
+pooling first is exact for frozen statistics too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -67,7 +70,10 @@ def fold_negative_gamma(
 
 
 class ChannelStatistics(Protocol):
-    """Per-channel mean and variance of a block's conv output, shapes ``(batch, 1, 1, C)``."""
+    """Per-channel mean and variance of a block's conv output.
+
+    Shapes ``(batch, 1, 1, C)``, or ``(1, 1, 1, C)`` when they are the same for every example.
+    """
 
     def __call__(self, block_input: Any, conv_output: Any) -> tuple[Any, Any]:
         """Statistics for ``conv_output``, which the block computed from ``block_input``."""
@@ -143,6 +149,57 @@ class PerExampleStatistics:
 def per_example_statistics(block: ConvBlock) -> ChannelStatistics:
     """The faithful strategy: batch-norm mode 2 as the original ran it, one clip at a time."""
     return PerExampleStatistics(block)
+
+
+class FrozenStatistics:
+    """Constant per-channel statistics, the same for every clip: a batch-independent network.
+
+    ``mean`` and ``variance`` describe the conv output of the original (unfolded) network, as
+    ``features.calibration`` estimates them; the means of channels the builder negated
+    (:attr:`ConvBlock.negated`) are negated here to match the folded kernel.
+    """
+
+    def __init__(
+        self, block: ConvBlock, mean: npt.NDArray[np.floating], variance: npt.NDArray[np.floating]
+    ) -> None:
+        channels = block.kernel.shape[-1]
+        if mean.shape != (channels,) or variance.shape != (channels,):
+            msg = (
+                f"block {block.index + 1}: frozen statistics of shapes {mean.shape} and "
+                f"{variance.shape}, expected ({channels},) each"
+            )
+            raise ValueError(msg)
+        if not (np.isfinite(mean).all() and np.isfinite(variance).all() and (variance >= 0).all()):
+            msg = f"block {block.index + 1}: frozen statistics must be finite, variances >= 0"
+            raise ValueError(msg)
+        signed = np.where(block.negated, -mean, mean)
+        self.mean = tf.constant(signed.reshape(1, 1, 1, channels), tf.float32)
+        self.variance = tf.constant(variance.reshape(1, 1, 1, channels), tf.float32)
+
+    def __call__(self, block_input: Any, conv_output: Any) -> tuple[Any, Any]:
+        """The frozen statistics, whatever the input."""
+        return self.mean, self.variance
+
+
+def frozen_statistics(
+    statistics: Sequence[tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]],
+) -> StatisticsFactory:
+    """A factory giving block ``k`` the ``k``-th ``(mean, variance)`` pair, frozen.
+
+    Args:
+        statistics: Per block, the conv output's channel mean and biased variance, estimated on
+            the original network (unfolded kernels).
+
+    Returns:
+        A :data:`StatisticsFactory` for ``build_choi2017``; a block beyond ``statistics``
+        raises ``IndexError`` when the model is built.
+    """
+
+    def factory(block: ConvBlock) -> ChannelStatistics:
+        mean, variance = statistics[block.index]
+        return FrozenStatistics(block, np.asarray(mean), np.asarray(variance))
+
+    return factory
 
 
 class NormalizeEluPool(keras.layers.Layer):  # type: ignore[misc]  # keras ships no types

@@ -1,35 +1,77 @@
 """Model versions by name, importable without TensorFlow (query nodes and the indexer need them).
 
-Reads nothing; a version string names the model and the preprocessing, e.g.
-``choi2017+sf-soxrhq-12k-29s``. The extractor registry builds its versions from this table.
+Reads the calibration file of ``choi2017-calibrated`` (``SPOTREC_MODEL_CALIBRATION_FILE``), whose
+content hash is part of that model's version; nothing else. A version string names the model and
+the preprocessing: ``choi2017+sf-soxrhq-12k-29s`` for the faithful per-example model,
+``choi2017-calibrated.<first 8 hex of the calibration file's hash>+sf-soxrhq-12k-29s`` for the
+model with frozen statistics, so recalibrating gives vectors a new version and snapshots never mix
+them. The extractor registry builds its versions from :data:`MODEL_VERSIONS`.
 """
 
 from __future__ import annotations
 
-from config.settings import ModelSettings
+from collections.abc import Callable
+from pathlib import Path
+
+from config.settings import PROJECT_ROOT, ModelSettings
+from features.calibration.stats import MODEL_NAME as CALIBRATED
+from features.calibration.stats import read_calibration
 from features.errors import UnknownModel
 
 #: The audio decode path every current model shares (see ``features.audio``).
 DECODE_TAG = "sf-soxrhq-12k-29s"
 
-#: Model name -> full version string.
-MODEL_VERSIONS: dict[str, str] = {
-    "choi2017": f"choi2017+{DECODE_TAG}",
+#: The faithful port: batch-norm statistics of each clip alone, as the original extractor ran.
+FAITHFUL = "choi2017"
+
+
+def calibrated_version(content_sha256: str) -> str:
+    """The full version of ``choi2017-calibrated`` with the calibration file of that hash."""
+    return f"{CALIBRATED}.{content_sha256[:8]}+{DECODE_TAG}"
+
+
+def _faithful(model: ModelSettings, root: Path) -> str:
+    return f"{FAITHFUL}+{DECODE_TAG}"
+
+
+def _calibrated(model: ModelSettings, root: Path) -> str:
+    path = model.calibration_file
+    calibration = read_calibration(path if path.is_absolute() else root / path)
+    return calibrated_version(calibration.content_sha256)
+
+
+#: Model name -> its full version under the given settings (paths relative to the root).
+MODEL_VERSIONS: dict[str, Callable[[ModelSettings, Path], str]] = {
+    FAITHFUL: _faithful,
+    CALIBRATED: _calibrated,
 }
 
 
-def model_version_of(model: ModelSettings) -> str:
+def model_name_of(version: str) -> str:
+    """The model name in a name or a full version (``choi2017-calibrated.1a2b3c4d+...``)."""
+    return version.partition("+")[0].partition(".")[0]
+
+
+def model_version_of(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> str:
     """The full version the settings select (``SPOTREC_MODEL_VERSION`` is a name or a version).
 
+    Args:
+        model: ``settings.model``.
+        root: Directory that a relative ``calibration_file`` is resolved against.
+
     Raises:
-        UnknownModel: No model has that name, or the full version does not match it.
+        UnknownModel: No model has that name, or the full version does not match it (for the
+            calibrated model: the configured calibration file has another hash).
+        CalibrationError: The calibrated model's file is missing or corrupt.
     """
-    name = model.version.partition("+")[0]
-    version = MODEL_VERSIONS.get(name)
-    if version is None or (model.version != name and model.version != version):
+    name = model_name_of(model.version)
+    resolve = MODEL_VERSIONS.get(name)
+    version = None if resolve is None else resolve(model, root)
+    if version is None or model.version not in (name, version):
+        known = ", ".join(sorted(MODEL_VERSIONS))
+        current = f" (the configured one is {version})" if version is not None else ""
         msg = (
-            f"SPOTREC_MODEL_VERSION={model.version!r} is not a known model; "
-            f"known: {', '.join(sorted(MODEL_VERSIONS.values()))}"
+            f"SPOTREC_MODEL_VERSION={model.version!r} is not a known model{current}; known: {known}"
         )
         raise UnknownModel(msg)
     return version

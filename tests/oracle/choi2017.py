@@ -10,12 +10,18 @@ Keras 1.2.2 / kapre 0.0.3 computed for one clip at a time:
   mode 2 with the clip's own per-channel mean and biased variance (epsilon 1e-3), ELU and a
   valid max-pool; the feature is each block's pooled map averaged over (freq, time).
 
+Frozen mode (the calibrated model): :func:`forward` with ``statistics`` normalises every block with
+those fixed means and variances instead of the clip's own, and :func:`calibrate` estimates them as
+batch-norm over one batch of all the given clips would: block by block, each block's mean and
+biased variance over (clips, freq, time) taken with the earlier blocks already frozen.
+
 It deliberately shares no code with ``features``: loops and ``einsum`` over the textbook
 definitions, nothing flipped, nothing transposed for a framework.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,16 +136,41 @@ def max_pool_valid(x: Array, pool: tuple[int, int]) -> Array:
     return np.asarray(cropped.reshape(channels, rows, pool[0], cols, pool[1]).max(axis=(2, 4)))
 
 
-def forward(audio: Array, w: OracleWeights) -> OracleOutput:
-    """Run one 348,000-sample clip through the original network."""
+def batchnorm_frozen(
+    x: Array, mean: Array, var: Array, gamma: Array, beta: Array, eps: float = 1e-3
+) -> Array:
+    """Batch-norm with fixed per-channel statistics, the same for every clip."""
+    scale = gamma / np.sqrt(var + eps)
+    return np.asarray(scale[:, None, None] * (x - mean[:, None, None]) + beta[:, None, None])
+
+
+def _block(x: Array, w: OracleWeights, k: int, frozen: tuple[Array, Array] | None) -> Array:
+    """Normalise a conv output ``x`` of block ``k``, then ELU and max-pool."""
+    if frozen is None:
+        x = batchnorm_mode2_single(x, w.gammas[k], w.betas[k])
+    else:
+        x = batchnorm_frozen(x, frozen[0], frozen[1], w.gammas[k], w.betas[k])
+    return max_pool_valid(elu(x), POOLS[k])
+
+
+def forward(
+    audio: Array,
+    w: OracleWeights,
+    statistics: Sequence[tuple[Array, Array]] | None = None,
+) -> OracleOutput:
+    """Run one 348,000-sample clip through the original network.
+
+    With ``statistics`` (per block: channel mean, biased variance) every block is normalised
+    with them; without, with the clip's own (the original at batch size 1). Either way the
+    output's ``statistics`` are the clip's own conv output statistics.
+    """
     mel_db = log_mel(audio, w)
     x = mel_db[None]
-    blocks, statistics = [], []
-    for k, pool in enumerate(POOLS):
+    blocks, own = [], []
+    for k in range(len(POOLS)):
         x = true_convolution_same(x, w.kernels[k], w.biases[k])
-        statistics.append((x.mean(axis=(1, 2)), x.var(axis=(1, 2))))
-        x = elu(batchnorm_mode2_single(x, w.gammas[k], w.betas[k]))
-        x = max_pool_valid(x, pool)
+        own.append((x.mean(axis=(1, 2)), x.var(axis=(1, 2))))
+        x = _block(x, w, k, None if statistics is None else statistics[k])
         blocks.append(x)
     features = np.concatenate([b.mean(axis=(1, 2)) for b in blocks])
     logits = blocks[-1].reshape(-1) @ w.dense_kernel + w.dense_bias
@@ -147,7 +178,27 @@ def forward(audio: Array, w: OracleWeights) -> OracleOutput:
     return OracleOutput(
         mel_db=mel_db,
         blocks=tuple(blocks),
-        statistics=tuple(statistics),
+        statistics=tuple(own),
         features=features,
         tags=tags,
     )
+
+
+def calibrate(audios: Sequence[Array], w: OracleWeights) -> tuple[tuple[Array, Array], ...]:
+    """Frozen statistics from the clips, as batch-norm over one batch of all of them computes.
+
+    Block ``k``: the mean and biased variance over (clips, freq, time) of its conv output, where
+    every clip went through blocks ``1..k-1`` normalised with the statistics found before.
+    """
+    inputs = [log_mel(audio, w)[None] for audio in audios]
+    statistics: list[tuple[Array, Array]] = []
+    for k in range(len(POOLS)):
+        outputs = [true_convolution_same(x, w.kernels[k], w.biases[k]) for x in inputs]
+        # Two passes over the definition: the mean over every position of every clip, then the
+        # mean squared deviation from it.
+        count = sum(y[0].size for y in outputs)
+        mean = sum(y.sum(axis=(1, 2)) for y in outputs) / count
+        var = sum(((y - mean[:, None, None]) ** 2).sum(axis=(1, 2)) for y in outputs) / count
+        statistics.append((mean, var))
+        inputs = [_block(y, w, k, (mean, var)) for y in outputs]
+    return tuple(statistics)

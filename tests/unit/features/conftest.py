@@ -1,8 +1,10 @@
-"""Session fixtures: the shared recordings, verified weights, one model, the oracle's results.
+"""Session fixtures: the shared recordings, verified weights, both models, the oracle's results.
 
-Reads the shared audio (``SPOTREC_TEST_AUDIO_DIR``, default ``../shared/audio`` beside the repo)
-and the configured weights directory, which it fills with ``fetch_weights`` when the file is
-missing; writes nothing else. Everything expensive is built once per session.
+Reads the shared audio (``SPOTREC_TEST_AUDIO_DIR``, default ``../shared/audio`` beside the repo),
+the committed calibration file and the configured weights directory, which it fills with
+``fetch_weights`` when the file is missing; writes nothing else. Everything expensive is built
+once per session. ``extractor`` is the faithful ``choi2017`` whatever the configured default;
+``calibrated`` is ``choi2017-calibrated``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pytest
 
 from config.settings import PROJECT_ROOT, Settings, load_settings
 from features.audio import decode
+from features.calibration.stats import Calibration, read_calibration
 from features.extractor import Choi2017Extractor, load_extractor
 from features.runtime import configure_threads
 from features.weights import CHOI2017_FILE, Choi2017Weights, fetch_weights, load_choi2017_weights
@@ -92,9 +95,21 @@ def weights(weights_path: Path) -> Choi2017Weights:
 
 @pytest.fixture(scope="session")
 def extractor(settings: Settings, weights_path: Path) -> Choi2017Extractor:
-    loaded = load_extractor(settings.model)
+    loaded = load_extractor(settings.model.model_copy(update={"version": "choi2017"}))
     assert isinstance(loaded, Choi2017Extractor)
     return loaded
+
+
+@pytest.fixture(scope="session")
+def calibrated(settings: Settings, weights_path: Path) -> Choi2017Extractor:
+    loaded = load_extractor(settings.model.model_copy(update={"version": "choi2017-calibrated"}))
+    assert isinstance(loaded, Choi2017Extractor)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def calibration(settings: Settings) -> Calibration:
+    return read_calibration(settings.path(settings.model.calibration_file))
 
 
 @pytest.fixture(scope="session")

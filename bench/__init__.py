@@ -1,0 +1,1 @@
+"""Benchmarks and quality measurements, run from the repository root; ``metrics`` is importable."""

@@ -1,0 +1,1 @@
+"""Tests of the retrieval-quality harness (``bench.metrics``, ``bench.quality``)."""
