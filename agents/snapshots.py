@@ -27,6 +27,9 @@ from streams.topics import index_updated_topic
 
 logger = logging.getLogger(__name__)
 
+#: Resolved once: a missing or corrupt calibration file stops the worker at start-up.
+MODEL_VERSION = model_version_of(settings.model)
+
 
 @app.timer(interval=settings.index.interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust
 async def build_index_snapshot() -> None:
@@ -37,7 +40,7 @@ async def build_index_snapshot() -> None:
 
 async def index_once() -> IndexUpdatedV1 | None:
     """One indexer tick; returns the broadcast it sent, if any."""
-    model_version = model_version_of(settings.model)
+    model_version = MODEL_VERSION
     ks = settings.cassandra.keyspace
     store = SnapshotStore(resources.objects)
     try:
