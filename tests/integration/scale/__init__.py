@@ -1,0 +1,1 @@
+"""Scaling out: several workers and several query nodes on the real servers."""
