@@ -28,6 +28,12 @@ from streams.topics import audio_stored_topic, features_extracted_topic
 
 logger = logging.getLogger(__name__)
 
+
+def features_key(track_id: str, model_version: str) -> bytes:
+    """The key of a features-extracted record: compaction keeps one vector per track and model."""
+    return f"{track_id} {model_version}".encode()
+
+
 #: Seconds to wait for a batch to fill before running a smaller one.
 BATCH_WINDOW_S = 2.0
 #: Tags stored and returned per track.
@@ -107,7 +113,9 @@ async def embed_batch(batch: list[AudioStoredV1]) -> int:
                 tags=[[name, p] for name, p in tags],
                 extracted_at=now.timestamp(),
             )
-            await features_extracted_topic.send(key=item.track_id.encode(), value=record.dumps())
+            await features_extracted_topic.send(
+                key=features_key(item.track_id, outcome.version), value=record.dumps()
+            )
             stored += 1
         if settings.audio.retention_s == 0:
             await objects.delete(item.object_key)

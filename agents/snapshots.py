@@ -10,17 +10,11 @@ many workers run. A second timer deletes stored audio older than the retention p
 from __future__ import annotations
 
 import logging
-import tempfile
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from features.versions import model_version_of
 from schemas.snapshots import IndexUpdatedV1
-from snapshots.builder import build_snapshot, vectors_changed_since
-from snapshots.errors import LeaseHeld, NothingToIndex
-from snapshots.lease import Lease
-from snapshots.store import SnapshotStore
+from snapshots import indexer
 from streams.app import app, settings
 from streams.services import resources
 from streams.topics import index_updated_topic
@@ -40,47 +34,13 @@ async def build_index_snapshot() -> None:
 
 async def index_once() -> IndexUpdatedV1 | None:
     """One indexer tick; returns the broadcast it sent, if any."""
-    model_version = MODEL_VERSION
-    ks = settings.cassandra.keyspace
-    store = SnapshotStore(resources.objects)
-    try:
-        async with Lease(resources.db, ks, "indexer", ttl_s=settings.index.lease_ttl_s) as lease:
-            newest = await store.latest(model_version)
-            mark = newest.source_mark if newest else None
-            if not await vectors_changed_since(resources.db, ks, model_version, mark):
-                return None
-            workroot = settings.path(settings.run_dir) / "indexer"
-            workroot.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=workroot) as workdir:
-                started = time.monotonic()
-                try:
-                    built = await build_snapshot(
-                        resources.db, ks, model_version, settings.index.trees, Path(workdir)
-                    )
-                except NothingToIndex:
-                    return None
-                lease.check()  # a holder that lost its lease must not publish
-                manifest_key = await store.publish(built)
-            manifest = built.manifest
-            update = IndexUpdatedV1(
-                version=manifest.version,
-                model_version=model_version,
-                manifest_key=manifest_key,
-                count=manifest.count,
-                built_at=manifest.built_at.timestamp(),
-            )
-            await index_updated_topic.send(key=model_version.encode(), value=update.dumps())
-            logger.info(
-                "snapshot %s: %d tracks, built and published in %.1f s",
-                manifest.version,
-                manifest.count,
-                time.monotonic() - started,
-            )
-            await store.prune_remote(model_version, settings.index.keep_remote)
-            return update
-    except LeaseHeld as exc:
-        logger.info("another indexer is building (%s); skipping this tick", exc)
-        return None
+
+    async def broadcast(update: IndexUpdatedV1) -> None:
+        await index_updated_topic.send(key=MODEL_VERSION.encode(), value=update.dumps())
+
+    return await indexer.index_once(
+        resources.db, resources.objects, settings, MODEL_VERSION, broadcast
+    )
 
 
 @app.timer(interval=max(settings.audio.retention_s / 4, 60.0), on_leader=True)  # type: ignore[untyped-decorator]  # faust

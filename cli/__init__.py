@@ -22,6 +22,7 @@ COMMANDS = (
     "cli.demo",
     "cli.servers",
     "cli.pipeline",
+    "cli.reindex",
     "cli.extract",
     "cli.calibrate",
     "cli.weights",

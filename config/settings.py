@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root: relative paths in settings are resolved against it, so commands behave
@@ -222,6 +222,23 @@ class WorkerSettings(_Group):
     app_id: str = Field(default="spotrec", pattern=r"^[A-Za-z0-9._-]+$")
     web_port: int | None = Field(default=None, ge=1, le=65535)
     data_dir: Path | None = None
+    #: Seconds without a heartbeat before Kafka drops a worker from the group and hands its
+    #: partitions to the others: how long a crashed worker's share of the work waits. Kafka
+    #: accepts 6 s to 300 s by default (``group.min/max.session.timeout.ms``).
+    session_timeout_s: float = Field(default=60.0, ge=6.0, le=300.0)
+    #: Seconds between heartbeats; must be well under the session timeout (a third at most).
+    heartbeat_interval_s: float = Field(default=3.0, gt=0)
+
+    @field_validator("heartbeat_interval_s")
+    @classmethod
+    def _heartbeat_within_session(cls, value: float, info: ValidationInfo) -> float:
+        # Kafka drops a member that misses its heartbeats for a whole session: a third leaves
+        # room for two late ones. Checked on this field so the error names its variable.
+        session = info.data.get("session_timeout_s")
+        if session is not None and value * 3 > session:
+            msg = "must be at most a third of SPOTREC_WORKER_SESSION_TIMEOUT_S"
+            raise ValueError(msg)
+        return value
 
 
 class Settings(_Group):

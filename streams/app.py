@@ -23,6 +23,10 @@ def create_app(settings: Settings) -> faust.App:
         # At-least-once delivery; every sink is an idempotent upsert keyed by track id, so a
         # replayed event after a crash rewrites the same row instead of losing one.
         processing_guarantee="at_least_once",
+        # How soon the group notices a worker that died without leaving (SIGKILL, power loss)
+        # and hands its partitions to the survivors.
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
         web_enabled=settings.worker.web_port is not None,
         web_port=settings.worker.web_port or 6066,
         web_bind="127.0.0.1",

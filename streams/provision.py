@@ -23,6 +23,11 @@ from streams.names import (
     TRACK_DISCOVERED,
 )
 
+#: Topics kept for replay are compacted: the newest record per key stays forever, so
+#: ``spotrec reindex`` can rebuild from them however old the catalogue is. Keys are the track id
+#: (track-discovered) and the track id with the model version (features-extracted).
+COMPACTED = frozenset({TRACK_DISCOVERED, FEATURES_EXTRACTED})
+
 
 def topic_partitions(settings: KafkaSettings) -> dict[str, int]:
     """Every topic's full name and partition count."""
@@ -41,6 +46,7 @@ async def ensure_topics(settings: KafkaSettings) -> list[str]:
         RuntimeError: A topic exists with another partition count than configured.
     """
     wanted = topic_partitions(settings)
+    compacted = {settings.topic(name) for name in COMPACTED}
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:
@@ -50,7 +56,16 @@ async def ensure_topics(settings: KafkaSettings) -> list[str]:
             # Another worker may create it between the listing and this call.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
-                    [NewTopic(name, num_partitions=wanted[name], replication_factor=1)]
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=wanted[name],
+                            replication_factor=1,
+                            topic_configs={"cleanup.policy": "compact"}
+                            if name in compacted
+                            else {},
+                        )
+                    ]
                 )
         present = [name for name in wanted if name in existing]
         for description in await admin.describe_topics(present) if present else []:

@@ -53,6 +53,8 @@ def test_environment_wins_over_env_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ("SPOTREC_CASSANDRA_KEYSPACE", "Bad-Name"),
         ("SPOTREC_LOG_LEVEL", "LOUD"),
         ("SPOTREC_S3_BUCKET", "x"),
+        ("SPOTREC_WORKER_SESSION_TIMEOUT_S", "2"),
+        ("SPOTREC_WORKER_HEARTBEAT_INTERVAL_S", "30"),
     ],
 )
 def test_malformed_value_fails_naming_the_variable(

@@ -7,9 +7,6 @@ the end. Reads the shared audio through the fake catalogue.
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +16,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from config.settings import PROJECT_ROOT, Settings
-from stores.cassandra import CassandraSession
-from stores.migrations import migrate
-from stores.objects import ensure_bucket
+from config.settings import Settings
 from tests.fakes.catalogue import Catalogue, build_catalogue
 from tests.fakes.deezer_api import FakeDeezer
-from tests.fakes.fixtures import settings_env, settings_for_fakes
 from tests.fakes.spotify_api import FakeSpotify
+from tests.pipelines import drop_keyspace, isolated_deployment, new_run_id, start_worker
 from tests.processes import terminate
 
 
@@ -48,54 +42,18 @@ async def pipeline(
     servers: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Pipeline]:
     """Everything started, nothing ingested yet."""
-    run = f"e2e{os.urandom(5).hex()}"
+    run = new_run_id("e2e")
     tmp = tmp_path_factory.mktemp(run)
     catalogue = build_catalogue()
     async with FakeSpotify(catalogue) as spotify, FakeDeezer(catalogue) as deezer:
-        base = settings_for_fakes(servers, spotify=spotify, deezer=deezer)
-        settings = base.model_copy(
-            update={
-                "run_dir": tmp,
-                "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
-                "s3": base.s3.model_copy(update={"bucket": run}),
-                "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
-                "worker": base.worker.model_copy(update={"app_id": run}),
-                "index": base.index.model_copy(
-                    update={"interval_s": 2.0, "trees": 10, "cache_dir": tmp / "snapshots"}
-                ),
-            }
+        settings, env = await isolated_deployment(
+            servers, run=run, tmp=tmp, spotify=spotify, deezer=deezer
         )
-        await migrate(settings.cassandra)
-        await ensure_bucket(settings.s3)
-        env = {
-            **os.environ,
-            **settings_env(settings),
-            "SPOTREC_RUN_DIR": str(tmp),
-            "SPOTREC_CASSANDRA_KEYSPACE": run,
-            "SPOTREC_S3_BUCKET": run,
-            "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
-            "SPOTREC_WORKER_APP_ID": run,
-            "SPOTREC_INDEX_INTERVAL_S": "2",
-            "SPOTREC_INDEX_TREES": "10",
-            "SPOTREC_MODEL_BATCH_SIZE": "8",
-        }
         log = tmp / "worker.log"
-        with log.open("wb") as out:
-            worker = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "cli",
-                "worker",
-                f"--data-dir={tmp / 'worker'}",
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-            )
+        worker = await start_worker(env, tmp / "worker", log)
         try:
             async with TestClient(TestServer(create_app(settings))) as api:
                 yield Pipeline(settings, catalogue, spotify, deezer, api, log, env)
         finally:
             await terminate(worker)
-            async with CassandraSession(servers.cassandra) as db:
-                await db.execute(f"DROP KEYSPACE IF EXISTS {run}")
+            await drop_keyspace(servers, run)

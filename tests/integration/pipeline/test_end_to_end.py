@@ -8,39 +8,21 @@ others check what the pipeline then does with repeats, malformed events and forb
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from config.settings import PROJECT_ROOT, Settings
+from config.settings import Settings
 from schemas.decoding import decode
 from schemas.errors import DeadLetterV1
 from schemas.tracks import TrackDiscoveredV1
 from streams.names import DEAD_LETTERS, PLAYLISTS, TRACK_DISCOVERED
 from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC
 from tests.integration.pipeline.conftest import Pipeline
-
-T = TypeVar("T")
+from tests.pipelines import NO_AUDIO, catalogue_track_ids, produce_playlists, until
 
 #: Generous: the worker loads TensorFlow and the weights before its first batch.
 INGEST_DEADLINE_S = 420.0
-
-
-async def _until(
-    check: Callable[[], Awaitable[T | None]], deadline_s: float, what: str, log: Any = None
-) -> T:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(1.0)
-    tail = log.read_text()[-5000:] if log is not None else ""
-    msg = f"timed out after {deadline_s:.0f} s waiting for {what}\n--- worker log ---\n{tail}"
-    raise AssertionError(msg)
 
 
 async def _produce(
@@ -70,19 +52,9 @@ async def _end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
-#: Clips Spotify lists whose audio cannot be had: Deezer cannot play one and lacks the other's
-#: ISRC (Spotify previews are off by default, so nothing else is tried).
-NO_AUDIO = (DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC)
-
-
 def expected_track_ids(p: Pipeline) -> set[str]:
-    """Every clip by ISRC (from Spotify; audio from Deezer) but those without audio; Deezer's
-    one clip without an ISRC, by its Deezer id; every file of the local folder.
-    """
-    ids = {f"isrc:{c.isrc}" for c in p.catalogue.clips if c.name not in NO_AUDIO}
-    ids.add(f"deezer:{p.catalogue.clip(DEEZER_WITHOUT_ISRC).deezer_id}")
-    ids |= {f"local:{clip.sha256}" for clip in p.catalogue.clips}
-    return ids
+    """Every track the three playlists yield with audio (see :func:`catalogue_track_ids`)."""
+    return catalogue_track_ids(p.catalogue)
 
 
 async def test_503_before_the_first_snapshot(pipeline: Pipeline) -> None:
@@ -94,21 +66,14 @@ async def test_503_before_the_first_snapshot(pipeline: Pipeline) -> None:
 
 async def test_playlists_in_recommendations_out(pipeline: Pipeline) -> None:
     p = pipeline
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "produce-playlists",
-        p.catalogue.spotify_playlist_id,
-        f"deezer:{p.catalogue.deezer_playlist_id}",
-        f"local:{p.catalogue.audio_dir / 'clips'}",
-        cwd=PROJECT_ROOT,
-        env=p.env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    await produce_playlists(
+        p.env,
+        [
+            p.catalogue.spotify_playlist_id,
+            f"deezer:{p.catalogue.deezer_playlist_id}",
+            f"local:{p.catalogue.audio_dir / 'clips'}",
+        ],
     )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
 
     expected = expected_track_ids(p)
 
@@ -119,7 +84,7 @@ async def test_playlists_in_recommendations_out(pipeline: Pipeline) -> None:
         body: dict[str, Any] = await response.json()
         return body if {t["track_id"] for t in body["tracks"]} == expected else None
 
-    listing = await _until(all_indexed, INGEST_DEADLINE_S, "every track indexed", p.worker_log)
+    listing = await until(all_indexed, INGEST_DEADLINE_S, "every track indexed", p.worker_log)
     assert listing["total"] == len(expected)
 
     for track_id in sorted(expected):
@@ -168,7 +133,7 @@ async def test_ingesting_the_same_playlist_again_adds_nothing(pipeline: Pipeline
     async def crawled_again() -> bool:
         return p.spotify.count("/v1/playlists/") > spotify_pages_before
 
-    await _until(crawled_again, 60, "the playlist to be crawled again", p.worker_log)
+    await until(crawled_again, 60, "the playlist to be crawled again", p.worker_log)
     await asyncio.sleep(5)  # time for any event the crawl would have sent to arrive
     assert await _end_offsets(p.settings, TRACK_DISCOVERED) == before
     await asyncio.sleep(p.settings.index.interval_s * 2)
@@ -198,7 +163,7 @@ async def test_malformed_events_go_to_the_dead_letter_topic(pipeline: Pipeline) 
                 p.settings.kafka.topic(TRACK_DISCOVERED),
             }
 
-        await _until(both_dead_lettered, 60, "two dead letters", p.worker_log)
+        await until(both_dead_lettered, 60, "two dead letters", p.worker_log)
     finally:
         await consumer.stop()
     by_topic = {d.topic.removeprefix(p.settings.kafka.topic_prefix): d for d in letters}
@@ -232,7 +197,7 @@ async def test_a_disallowed_audio_url_is_refused(pipeline: Pipeline) -> None:
         body = await response.json()
         return next((t for t in body["tracks"] if t["track_id"] == track.track_id), None)
 
-    row = await _until(listed_unavailable, 60, "the refused track to be listed", p.worker_log)
+    row = await until(listed_unavailable, 60, "the refused track to be listed", p.worker_log)
     assert "localhost" in row["reason"]
     assert "allow" in row["reason"].lower()
     assert len(p.spotify.requests) == requests_before, "the forbidden URL was contacted"

@@ -1,0 +1,116 @@
+"""``spotrec reindex --from features`` after losing the vector store: everything comes back.
+
+Runs on the shared pipeline of this package: makes sure the catalogue is ingested, truncates
+the tracks and embeddings tables, replays, and checks the rows, the new snapshot, and that no
+audio was fetched again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
+
+from config.settings import PROJECT_ROOT
+from stores.cassandra import CassandraSession
+from tests.integration.pipeline.conftest import Pipeline
+from tests.pipelines import catalogue_track_ids, produce_playlists, until
+
+#: Generous: if this test runs alone, the worker loads TensorFlow before its first batch.
+INGEST_DEADLINE_S = 420.0
+
+
+async def _reindex(p: Pipeline, *extra: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "reindex",
+        "--from",
+        "features",
+        *extra,
+        cwd=PROJECT_ROOT,
+        env=p.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    return text
+
+
+async def _vectors(db: CassandraSession, ks: str) -> dict[tuple[str, str], list[float]]:
+    rows = await db.execute(f"SELECT model_version, track_id, embedding FROM {ks}.embeddings")
+    return {(r["model_version"], r["track_id"]): list(r["embedding"]) for r in rows}
+
+
+async def _served(p: Pipeline) -> dict[str, Any] | None:
+    """The indexed tracks, or None while no snapshot is loaded."""
+    response = await p.api.get("/tracks", params={"limit": 1000})
+    if response.status == 503:
+        return None
+    assert response.status == 200
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipeline) -> None:
+    p = pipeline
+    expected = catalogue_track_ids(p.catalogue)
+    # Idempotent: whatever an earlier test ingested, producing the playlists again adds nothing.
+    await produce_playlists(
+        p.env,
+        [
+            p.catalogue.spotify_playlist_id,
+            f"deezer:{p.catalogue.deezer_playlist_id}",
+            f"local:{p.catalogue.audio_dir / 'clips'}",
+        ],
+    )
+
+    async def indexed() -> dict[str, Any] | None:
+        body = await _served(p)
+        return body if body and {t["track_id"] for t in body["tracks"]} == expected else None
+
+    before = await until(indexed, INGEST_DEADLINE_S, "every track indexed", p.worker_log)
+    ks = p.settings.cassandra.keyspace
+    async with CassandraSession(p.settings.cassandra) as db:
+        vectors = await _vectors(db, ks)
+        names = {
+            r["track_id"]: r["name"]
+            for r in await db.execute(f"SELECT track_id, name FROM {ks}.tracks")
+        }
+        assert {track for _, track in vectors} == expected
+        # The vector store is lost.
+        await db.execute(f"TRUNCATE {ks}.embeddings")
+        await db.execute(f"TRUNCATE {ks}.tracks")
+    audio_requests = p.deezer.count("/cdn/preview/")
+
+    out = await _reindex(p)
+    assert "track-discovered.v1" in out and "features-extracted.v1" in out
+    assert "/s" in out and "left" in out  # progress: done/total, rate, time left
+
+    async with CassandraSession(p.settings.cassandra) as db:
+        restored = await _vectors(db, ks)
+        assert restored.keys() == vectors.keys()
+        for key, vector in vectors.items():
+            assert restored[key] == vector  # the same float32 values, bit for bit
+        rows = await db.execute(f"SELECT track_id, name, audio_status FROM {ks}.tracks")
+    back = {r["track_id"]: r for r in rows}
+    for track_id in expected:
+        assert back[track_id]["name"] == names[track_id]
+        assert back[track_id]["audio_status"] == "extracted"
+    assert p.deezer.count("/cdn/preview/") == audio_requests, "audio was fetched again"
+
+    async def new_snapshot() -> dict[str, Any] | None:
+        body = await _served(p)
+        return body if body and body["snapshot"] != before["snapshot"] else None
+
+    after = await until(new_snapshot, 30, "the rebuilt snapshot to be served")
+    assert {t["track_id"] for t in after["tracks"]} == expected
+
+    # Running it again replays nothing new and changes no row.
+    again = await _reindex(p)
+    assert "0 records replayed" in again
+    async with CassandraSession(p.settings.cassandra) as db:
+        assert await _vectors(db, ks) == restored

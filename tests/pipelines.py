@@ -1,0 +1,171 @@
+"""Helpers for tests that run the whole pipeline: an isolated deployment, workers, polling.
+
+Reads the session's settings and the fake catalogue; creates a Cassandra keyspace, an S3 bucket,
+a topic prefix and a consumer group of the run's own (dropped again by :func:`drop_keyspace`),
+starts real ``spotrec worker`` and ``spotrec produce-playlists`` processes with the matching
+``SPOTREC_*`` environment, and writes each worker's output to a log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+from config.settings import PROJECT_ROOT, Settings
+from stores.cassandra import CassandraSession
+from stores.migrations import migrate
+from stores.objects import ensure_bucket
+from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC, Catalogue
+from tests.fakes.deezer_api import FakeDeezer
+from tests.fakes.fixtures import settings_env, settings_for_fakes
+from tests.fakes.spotify_api import FakeSpotify
+
+T = TypeVar("T")
+
+#: Clips Spotify lists whose audio cannot be had: Deezer cannot play one and lacks the other's
+#: ISRC (Spotify previews are off by default, so nothing else is tried).
+NO_AUDIO = (DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC)
+
+
+def new_run_id(prefix: str) -> str:
+    """A fresh lower-case name for the run's keyspace, bucket, topic prefix and group."""
+    return f"{prefix}{os.urandom(5).hex()}"
+
+
+async def isolated_deployment(
+    servers: Settings,
+    *,
+    run: str,
+    tmp: Path,
+    spotify: FakeSpotify,
+    deezer: FakeDeezer,
+    worker_env: dict[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Settings and a subprocess environment for a deployment of the run's own.
+
+    Points at the fakes, uses ``run`` as keyspace, bucket, topic prefix and Faust app id (so
+    consumer group), indexes every 2 s with few trees, and creates the keyspace and bucket.
+
+    Args:
+        servers: The session's settings, with the servers answering.
+        run: The run's name (see :func:`new_run_id`).
+        tmp: The run's folder: run directory, snapshot cache.
+        spotify: A started fake Spotify.
+        deezer: A started fake Deezer.
+        worker_env: More ``SPOTREC_*`` variables for the processes.
+
+    Returns:
+        The settings for in-process clients and the environment for ``spotrec`` processes.
+    """
+    base = settings_for_fakes(servers, spotify=spotify, deezer=deezer)
+    settings = base.model_copy(
+        update={
+            "run_dir": tmp,
+            "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
+            "s3": base.s3.model_copy(update={"bucket": run}),
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
+            "worker": base.worker.model_copy(update={"app_id": run}),
+            "index": base.index.model_copy(
+                update={"interval_s": 2.0, "trees": 10, "cache_dir": tmp / "snapshots"}
+            ),
+        }
+    )
+    await migrate(settings.cassandra)
+    await ensure_bucket(settings.s3)
+    env = {
+        **os.environ,
+        **settings_env(settings),
+        "SPOTREC_RUN_DIR": str(tmp),
+        "SPOTREC_CASSANDRA_KEYSPACE": run,
+        "SPOTREC_S3_BUCKET": run,
+        "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
+        "SPOTREC_WORKER_APP_ID": run,
+        "SPOTREC_INDEX_INTERVAL_S": "2",
+        "SPOTREC_INDEX_TREES": "10",
+        "SPOTREC_MODEL_BATCH_SIZE": "8",
+        **(worker_env or {}),
+    }
+    return settings, env
+
+
+async def drop_keyspace(servers: Settings, keyspace: str) -> None:
+    """Drop a run's keyspace."""
+    async with CassandraSession(servers.cassandra) as db:
+        await db.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+
+
+async def start_worker(
+    env: dict[str, str], data_dir: Path, log: Path, *args: str
+) -> asyncio.subprocess.Process:
+    """A ``spotrec worker`` process with its own data directory, its output in ``log``."""
+    with log.open("wb") as out:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "cli",
+            "worker",
+            f"--data-dir={data_dir}",
+            *args,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+
+
+async def produce_playlists(env: dict[str, str], refs: Iterable[str]) -> None:
+    """Send playlist references with ``spotrec produce-playlists``; fails the test if it fails."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        "produce-playlists",
+        *refs,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, out.decode()
+
+
+async def until(
+    check: Callable[[], Awaitable[T | None]],
+    deadline_s: float,
+    what: str,
+    logs: Path | Iterable[Path] = (),
+    interval_s: float = 1.0,
+) -> T:
+    """Poll ``check`` until it returns something truthy; on timeout fail with the logs' tails."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(interval_s)
+    tails = "".join(
+        f"\n--- {log.name} ---\n{log.read_text(errors='replace')[-5000:]}"
+        for log in ([logs] if isinstance(logs, Path) else logs)
+    )
+    msg = f"timed out after {deadline_s:.0f} s waiting for {what}{tails}"
+    raise AssertionError(msg)
+
+
+def catalogue_track_ids(catalogue: Catalogue, *, deezer: bool = True) -> set[str]:
+    """The tracks the catalogue's playlists yield with audio.
+
+    Every Spotify clip by ISRC (audio from Deezer) but those without audio; Deezer's one clip
+    without an ISRC, by its Deezer id (only when the Deezer playlist is ingested); every file of
+    the local folder.
+    """
+    ids = {f"isrc:{c.isrc}" for c in catalogue.clips if c.name not in NO_AUDIO}
+    if deezer:
+        ids.add(f"deezer:{catalogue.clip(DEEZER_WITHOUT_ISRC).deezer_id}")
+    ids |= {f"local:{clip.sha256}" for clip in catalogue.clips}
+    return ids
