@@ -59,17 +59,7 @@ async def store_track_audio(track: TrackDiscoveredV1) -> AudioStoredV1 | None:
     tracks = resources.tracks
     if await tracks.status(track.track_id) in SETTLED:
         return None
-    await tracks.upsert_track(
-        track_id=track.track_id,
-        name=track.name,
-        artists=track.artists,
-        album=track.album,
-        duration_ms=track.duration_ms,
-        isrc=track.isrc,
-        source=track.source,
-        source_ref=track.source_ref,
-        audio_refs=track.audio_refs,
-    )
+    await tracks.upsert_discovered(track)
     try:
         audio = await resources.fetcher.fetch(track)
     except AudioError as exc:

@@ -77,17 +77,7 @@ async def _from_features(settings: Settings, *, restart: bool) -> int:
                 except InvalidRecord:
                     skipped += 1  # parked in dead-letters.v1 when it was first consumed
                     continue
-                await tracks.upsert_track(
-                    track_id=track.track_id,
-                    name=track.name,
-                    artists=track.artists,
-                    album=track.album,
-                    duration_ms=track.duration_ms,
-                    isrc=track.isrc,
-                    source=track.source,
-                    source_ref=track.source_ref,
-                    audio_refs=track.audio_refs,
-                )
+                await tracks.upsert_discovered(track)
 
         async def store_vectors(records: Sequence[Any]) -> None:
             nonlocal skipped

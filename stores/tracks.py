@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from cassandra.query import PreparedStatement
 
+from schemas.tracks import TrackDiscoveredV1
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_BUCKETS
 
@@ -88,6 +89,20 @@ class TrackStore:
                 " ".join(audio_refs),
                 track_id,
             ),
+        )
+
+    async def upsert_discovered(self, track: TrackDiscoveredV1) -> None:
+        """Write the metadata a ``track-discovered.v1`` record carries."""
+        await self.upsert_track(
+            track_id=track.track_id,
+            name=track.name,
+            artists=track.artists,
+            album=track.album,
+            duration_ms=track.duration_ms,
+            isrc=track.isrc,
+            source=track.source,
+            source_ref=track.source_ref,
+            audio_refs=track.audio_refs,
         )
 
     async def set_status(

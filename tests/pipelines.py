@@ -1,4 +1,4 @@
-"""Helpers for tests that run the whole pipeline: an isolated deployment, workers, polling.
+"""Helpers for tests that run the whole pipeline: a deployment, workers, broadcasts, polling.
 
 Reads the session's settings and the fake catalogue; creates a Cassandra keyspace, an S3 bucket,
 a topic prefix and a consumer group of the run's own (dropped again by :func:`drop_keyspace`),
@@ -16,10 +16,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from aiokafka import AIOKafkaProducer
+
 from config.settings import PROJECT_ROOT, Settings
+from schemas.snapshots import IndexUpdatedV1
 from stores.cassandra import CassandraSession
 from stores.migrations import migrate
 from stores.objects import ensure_bucket
+from streams.names import INDEX_UPDATED
 from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC, Catalogue
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.fixtures import settings_env, settings_for_fakes
@@ -169,3 +173,13 @@ def catalogue_track_ids(catalogue: Catalogue, *, deezer: bool = True) -> set[str
         ids.add(f"deezer:{catalogue.clip(DEEZER_WITHOUT_ISRC).deezer_id}")
     ids |= {f"local:{clip.sha256}" for clip in catalogue.clips}
     return ids
+
+
+async def announce(settings: Settings, update: IndexUpdatedV1) -> None:
+    """Broadcast a snapshot on ``index-updated.v1`` the way the indexer does."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.kafka.topic(INDEX_UPDATED), update.dumps())
+    finally:
+        await producer.stop()

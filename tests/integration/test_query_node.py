@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aiokafka import AIOKafkaProducer
 
 from api.app import create_app
 from api.keys import follower_key, holder_key
@@ -20,7 +19,7 @@ from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore, ensure_bucket
-from streams.names import INDEX_UPDATED
+from tests.pipelines import announce
 
 
 @pytest.fixture
@@ -120,12 +119,7 @@ async def test_a_broadcast_makes_the_node_load_the_new_snapshot(
         manifest_key=key,
         count=40,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(settings.kafka.topic(INDEX_UPDATED), update.dumps())
-    finally:
-        await producer.stop()
+    await announce(settings, update)
     async with asyncio.timeout(30):
         while True:
             response = await node.get("/readyz")

@@ -15,7 +15,6 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
 from features.versions import model_version_of
@@ -24,8 +23,8 @@ from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore, ensure_bucket
-from streams.names import INDEX_UPDATED
 from streams.provision import ensure_topics
+from tests.pipelines import announce
 
 #: How soon after a broadcast every node must serve the new snapshot.
 FOLLOW_DEADLINE_S = 10.0
@@ -102,12 +101,7 @@ async def _publish_and_broadcast(settings: Settings, workdir: Path, count: int) 
         manifest_key=key,
         count=count,
     )
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(settings.kafka.topic(INDEX_UPDATED), update.dumps())
-    finally:
-        await producer.stop()
+    await announce(settings, update)
     return built.manifest.version
 
 
