@@ -85,39 +85,45 @@ async def embed_batch(batch: list[AudioStoredV1]) -> int:
     if not present:
         return 0
     outcomes = await asyncio.to_thread(lambda: list(extractor.extract(d for _, d in present)))
-    stored = 0
+    now = datetime.now(UTC)
+    embedded: list[tuple[AudioStoredV1, FeaturesExtractedV1]] = []
     for (item, _), outcome in zip(present, outcomes, strict=True):
         if isinstance(outcome, Exception):
             await tracks.set_status(item.track_id, "unavailable", error=str(outcome))
             logger.info("track %s: audio not usable: %s", item.track_id, outcome)
-        else:
-            now = datetime.now(UTC)
-            tags = outcome.top_tags(TOP_TAGS)
-            vector = [float(v) for v in outcome.vector]
-            await tracks.upsert_embedding(
-                track_id=item.track_id,
-                model_version=outcome.version,
-                embedding=vector,
-                tags=dict(tags),
-                audio_source=item.audio_source,
-                audio_sha256=item.sha256,
-                extracted_at=now,
-            )
-            await tracks.set_status(item.track_id, "extracted", audio_source=item.audio_source)
-            record = FeaturesExtractedV1(
-                track_id=item.track_id,
-                model_version=outcome.version,
-                embedding=vector,
-                audio_source=item.audio_source,
-                audio_sha256=item.sha256,
-                tags=[[name, p] for name, p in tags],
-                extracted_at=now.timestamp(),
-            )
-            await features_extracted_topic.send(
-                key=features_key(item.track_id, outcome.version), value=record.dumps()
-            )
-            stored += 1
-        if settings.audio.retention_s == 0:
+            continue
+        tags = outcome.top_tags(TOP_TAGS)
+        record = FeaturesExtractedV1(
+            track_id=item.track_id,
+            model_version=outcome.version,
+            embedding=[float(v) for v in outcome.vector],
+            audio_source=item.audio_source,
+            audio_sha256=item.sha256,
+            tags=[[name, p] for name, p in tags],
+            extracted_at=now.timestamp(),
+        )
+        await tracks.upsert_embedding(
+            track_id=item.track_id,
+            model_version=record.model_version,
+            embedding=record.embedding,
+            tags=dict(tags),
+            audio_source=item.audio_source,
+            audio_sha256=item.sha256,
+            extracted_at=now,
+        )
+        embedded.append((item, record))
+    # The mark moves before any track is marked extracted: a crash in between leaves the
+    # tracks unsettled, so the replayed events redo the batch and move the mark again.
+    for model_version in {record.model_version for _, record in embedded}:
+        await tracks.touch_model_version(model_version)
+    for item, record in embedded:
+        await tracks.set_status(item.track_id, "extracted", audio_source=item.audio_source)
+        await features_extracted_topic.send(
+            key=features_key(item.track_id, record.model_version), value=record.dumps()
+        )
+    if settings.audio.retention_s == 0:
+        for item, _ in present:
             await objects.delete(item.object_key)
+    stored = len(embedded)
     logger.info("embedded %d of %d tracks", stored, len(batch))
     return stored

@@ -81,6 +81,7 @@ async def _from_features(settings: Settings, *, restart: bool) -> int:
 
         async def store_vectors(records: Sequence[Any]) -> None:
             nonlocal skipped
+            stored: list[FeaturesExtractedV1] = []
             for record in records:
                 try:
                     features = decode(FeaturesExtractedV1, record.value or b"")
@@ -97,6 +98,10 @@ async def _from_features(settings: Settings, *, restart: bool) -> int:
                     audio_sha256=features.audio_sha256,
                     extracted_at=datetime.fromtimestamp(features.extracted_at, UTC),
                 )
+                stored.append(features)
+            for model_version in {features.model_version for features in stored}:
+                await tracks.touch_model_version(model_version)
+            for features in stored:
                 await tracks.set_status(
                     features.track_id, "extracted", audio_source=features.audio_source
                 )

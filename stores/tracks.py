@@ -171,7 +171,7 @@ class TrackStore:
         audio_sha256: str,
         extracted_at: datetime,
     ) -> None:
-        """Store a vector and mark the model version as changed (for the indexer)."""
+        """Store a vector; the writer then calls :meth:`touch_model_version` once per batch."""
         stmt = await self._stmt(
             "INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
             "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -189,10 +189,13 @@ class TrackStore:
                 extracted_at,
             ),
         )
-        await self.touch_model_version(model_version)
 
     async def touch_model_version(self, model_version: str) -> None:
-        """Move the model version's change mark to now."""
+        """Move the model version's change mark to now, after writing a batch of its vectors.
+
+        The indexer reads the mark before the vectors, so a mark moved after the writes makes
+        it rebuild at the next tick.
+        """
         stmt = await self._stmt(
             "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()) WHERE model_version = ?"
         )

@@ -85,3 +85,4 @@ async def write_tracks(
             audio_sha256="0" * 64,
             extracted_at=datetime.now(UTC),
         )
+    await tracks.touch_model_version(model_version)

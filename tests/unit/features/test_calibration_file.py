@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import calibrate as calibrate_cli
-from cli import extract as extract_cli
+from cli import build_parser
 from config.settings import Settings
 from features.calibration.estimate import calibration_files
 from features.calibration.stats import (
@@ -24,21 +23,13 @@ from features.calibration.stats import (
 from features.errors import CalibrationCorrupt, CalibrationMissing, UnknownModel
 from features.extractor import Choi2017Extractor, load_extractor
 from features.versions import calibrated_version, model_version_of
+from tests.fakes.fixtures import with_group
 
 from .conftest import Clip
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="spotrec")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    calibrate_cli.register(subparsers)
-    extract_cli.register(subparsers)
-    return parser.parse_args(argv)
-
-
-def with_calibration(settings: Settings, path: Path) -> Settings:
-    model = settings.model.model_copy(update={"calibration_file": path})
-    return settings.model_copy(update={"model": model})
+    return build_parser().parse_args(argv)
 
 
 def rehashed(
@@ -66,11 +57,13 @@ def test_the_file_round_trips_and_any_change_is_a_new_version(
     assert rehashed(calibration).content_sha256 == calibration.content_sha256
     other = tmp_path / "other.json"
     write_calibration(other, rehashed(calibration, shift=1.0))
-    version = model_version_of(with_calibration(settings, other).model)
+    version = model_version_of(with_group(settings, "model", calibration_file=other).model)
     assert version == calibrated_version(read_calibration(other).content_sha256)
-    assert version != model_version_of(with_calibration(settings, same).model)
+    assert version != model_version_of(with_group(settings, "model", calibration_file=same).model)
     # A full version pins the file: the configured file with another hash is refused.
-    pinned = with_calibration(settings, same).model.model_copy(update={"version": version})
+    pinned = with_group(settings, "model", calibration_file=same).model.model_copy(
+        update={"version": version}
+    )
     with pytest.raises(UnknownModel, match="choi2017-calibrated"):
         model_version_of(pinned)
 
@@ -86,10 +79,12 @@ def test_an_edited_missing_or_foreign_file_is_refused(
     with pytest.raises(CalibrationCorrupt, match="content hash"):
         read_calibration(edited)
     with pytest.raises(CalibrationMissing, match="spotrec calibrate"):
-        model_version_of(with_calibration(settings, tmp_path / "absent.json").model)
+        model_version_of(
+            with_group(settings, "model", calibration_file=tmp_path / "absent.json").model
+        )
     foreign = tmp_path / "foreign.json"
     write_calibration(foreign, rehashed(calibration, weights_sha256="0" * 64))
-    model = with_calibration(settings, foreign).model
+    model = with_group(settings, "model", calibration_file=foreign).model
     with pytest.raises(CalibrationCorrupt, match="estimated for weights"):
         load_extractor(model.model_copy(update={"version": "choi2017-calibrated"}))
 

@@ -11,11 +11,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from cli import build_parser
 from cli import extract as extract_cli
-from cli import weights as weights_cli
 from config.settings import Settings
 from features.extractor import Choi2017Extractor
 from features.weights import CHOI2017_FILE
+from tests.fakes.fixtures import with_group
 
 from .conftest import Clip
 
@@ -23,16 +24,7 @@ F32 = npt.NDArray[np.float32]
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="spotrec")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    extract_cli.register(subparsers)
-    weights_cli.register(subparsers)
-    return parser.parse_args(argv)
-
-
-def with_weights_dir(settings: Settings, weights_dir: Path) -> Settings:
-    model = settings.model.model_copy(update={"weights_dir": weights_dir})
-    return settings.model_copy(update={"model": model})
+    return build_parser().parse_args(argv)
 
 
 def test_each_file_gives_one_json_line_and_a_bad_one_an_error(
@@ -90,14 +82,14 @@ def test_extract_command_without_weights_fails_clearly(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = parse("extract", "whatever.ogg")
-    assert args.handler(args, with_weights_dir(settings, tmp_path)) == 2
+    assert args.handler(args, with_group(settings, "model", weights_dir=tmp_path)) == 2
     assert "spotrec weights fetch" in capsys.readouterr().err
 
 
 def test_weights_fetch_then_verify(
     settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    local = with_weights_dir(settings, tmp_path)
+    local = with_group(settings, "model", weights_dir=tmp_path)
     verify = parse("weights", "verify")
     assert verify.handler(verify, local) == 1
     assert "missing" in capsys.readouterr().err
