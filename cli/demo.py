@@ -74,7 +74,7 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
         print(f"{started.name:<10} {started.endpoint:<26} {how}")
     await migrate(settings.cassandra)
     await ensure_bucket(settings.s3)
-    await ensure_topics(settings.kafka)
+    await ensure_topics(settings)
     roots = [str(p) for p in settings.audio.local_roots] + [str(folder)]
     env = {"SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps(roots), "SPOTREC_INDEX_INTERVAL_S": "5"}
     for process in pipeline_processes(settings, env):

@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    created = asyncio.run(ensure_topics(settings.kafka))
+    created = asyncio.run(ensure_topics(settings))
     if created:
         print("created topics: " + ", ".join(created))
     # Imported here: building the Faust app loads its own settings and agents.

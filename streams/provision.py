@@ -1,9 +1,13 @@
 """Creates the pipeline's topics before a worker subscribes to them.
 
-Reads the ``kafka`` settings; creates each missing topic with the configured partition count and
-refuses to run on a topic whose count differs (Faust requires one count for every topic an
-agent reads). A worker that subscribes to a topic before it exists only sees it at the next
-metadata refresh, minutes later, so the worker command calls this first.
+Reads the ``kafka`` and ``worker`` settings; creates each missing topic with the configured
+partition count and refuses to run on a topic whose count differs (Faust requires one count for
+every topic an agent reads). A worker that subscribes to a topic before it exists only sees it at
+the next metadata refresh, minutes later, so the worker command calls this first.
+
+Faust's own leader-election topic is created here too. Workers started together otherwise race
+to create it, and a worker that loses the race can wait for ever on its second attempt and never
+join the group; a topic that exists when the worker starts is never requested again.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from config.settings import KafkaSettings
+from config.settings import Settings
 from streams.names import (
     AUDIO_STORED,
     DEAD_LETTERS,
@@ -29,25 +33,34 @@ from streams.names import (
 COMPACTED = frozenset({TRACK_DISCOVERED, FEATURES_EXTRACTED})
 
 
-def topic_partitions(settings: KafkaSettings) -> dict[str, int]:
+def leader_topic(app_id: str) -> str:
+    """The topic through which Faust elects one worker of group ``app_id`` as leader."""
+    return f"{app_id}-__assignor-__leader"
+
+
+def topic_partitions(settings: Settings) -> dict[str, int]:
     """Every topic's full name and partition count."""
+    kafka = settings.kafka
     counts = {
-        name: settings.topic_partitions
+        name: kafka.topic_partitions
         for name in (PLAYLISTS, TRACK_DISCOVERED, AUDIO_STORED, FEATURES_EXTRACTED, DEAD_LETTERS)
     }
     counts[INDEX_UPDATED] = 1  # a broadcast: one partition keeps versions in order
-    return {settings.topic(name): count for name, count in counts.items()}
+    wanted = {kafka.topic(name): count for name, count in counts.items()}
+    # One partition, as Faust declares it: whoever holds it is the leader.
+    wanted[leader_topic(settings.worker.app_id)] = 1
+    return wanted
 
 
-async def ensure_topics(settings: KafkaSettings) -> list[str]:
+async def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; returns the names created.
 
     Raises:
         RuntimeError: A topic exists with another partition count than configured.
     """
     wanted = topic_partitions(settings)
-    compacted = {settings.topic(name) for name in COMPACTED}
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
+    compacted = {settings.kafka.topic(name) for name in COMPACTED}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -72,8 +85,9 @@ async def ensure_topics(settings: KafkaSettings) -> list[str]:
             name, count = description["topic"], len(description["partitions"])
             if count != wanted[name]:
                 msg = (
-                    f"topic {name} has {count} partitions but SPOTREC_KAFKA_TOPIC_PARTITIONS "
-                    f"asks for {wanted[name]}; every topic an agent reads needs the same count"
+                    f"topic {name} has {count} partitions but the pipeline needs {wanted[name]} "
+                    "(SPOTREC_KAFKA_TOPIC_PARTITIONS for every topic an agent reads, as Faust "
+                    "requires one count for all of them; 1 for broadcasts)"
                 )
                 raise RuntimeError(msg)
     finally:

@@ -46,7 +46,7 @@ async def isolated(servers: Settings, unique: str) -> Settings:
         }
     )
     await ensure_bucket(settings.s3)
-    await ensure_topics(settings.kafka)
+    await ensure_topics(settings)
     return settings
 
 

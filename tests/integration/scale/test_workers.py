@@ -157,7 +157,7 @@ async def _deployment(
             servers, run=run, tmp=tmp, spotify=spotify, deezer=deezer, worker_env=worker_env
         )
         # Created once here rather than raced for by both workers at start.
-        await ensure_topics(settings.kafka)
+        await ensure_topics(settings)
         workers: list[Worker] = []
         try:
             for name in ("a", "b"):
