@@ -21,7 +21,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1
 from stores.objects import ObjectNotFound
-from streams.app import app, settings
+from streams.app import app, model_version, settings
 from streams.dead_letters import dead_letter, unexpected
 from streams.services import resources
 from streams.topics import audio_stored_topic, features_extracted_topic
@@ -74,7 +74,7 @@ async def embed_batch(batch: list[AudioStoredV1]) -> int:
     tracks, objects = resources.tracks, resources.objects
     present: list[tuple[AudioStoredV1, bytes]] = []
     for item in batch:
-        if await tracks.status(item.track_id) == "extracted":
+        if await tracks.has_embedding(item.track_id, model_version):
             continue  # a replayed event: the vector is stored already
         try:
             present.append((item, await objects.get(item.object_key)))
@@ -114,8 +114,8 @@ async def embed_batch(batch: list[AudioStoredV1]) -> int:
         embedded.append((item, record))
     # The mark moves before any track is marked extracted: a crash in between leaves the
     # tracks unsettled, so the replayed events redo the batch and move the mark again.
-    for model_version in {record.model_version for _, record in embedded}:
-        await tracks.touch_model_version(model_version)
+    for version in {record.model_version for _, record in embedded}:
+        await tracks.touch_model_version(version)
     for item, record in embedded:
         await tracks.set_status(item.track_id, "extracted", audio_source=item.audio_source)
         await features_extracted_topic.send(

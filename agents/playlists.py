@@ -1,8 +1,8 @@
 """Consumes ``playlists.v1`` (playlist references from users); emits ``track-discovered.v1``.
 
 Reads each raw message as a playlist reference, crawls every page of it, and sends one event per
-track that is not already settled (extracted, or known to have no audio). Unreadable messages and
-playlists that do not exist go to ``dead-letters.v1``.
+track that is not already settled (extracted by the current model version, or known to have no
+audio). Unreadable messages and playlists that do not exist go to ``dead-letters.v1``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from schemas.errors import InvalidRecord
 from schemas.playlists import PlaylistRef, parse_playlist_ref
 from sources.crawler import CrawlStats
 from sources.errors import SourceError
-from stores.tracks import SETTLED
-from streams.app import app
+from streams.app import app, model_version
 from streams.dead_letters import dead_letter, unexpected
 from streams.services import resources
 from streams.topics import playlists_topic, track_discovered_topic
@@ -63,7 +62,7 @@ async def crawl_playlists(stream: StreamT[Any]) -> None:
 async def _crawl(ref: PlaylistRef, stats: CrawlStats) -> tuple[int, int]:
     sent = known = 0
     async for track in resources.crawler.tracks(ref, stats):
-        if await resources.tracks.status(track.track_id) in SETTLED:
+        if await resources.tracks.settled(track.track_id, model_version):
             known += 1
             continue
         track.playlist = str(ref)

@@ -12,17 +12,13 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from features.versions import model_version_of
 from schemas.snapshots import IndexUpdatedV1
 from snapshots import indexer
-from streams.app import app, settings
+from streams.app import app, model_version, settings
 from streams.services import resources
 from streams.topics import index_updated_topic
 
 logger = logging.getLogger(__name__)
-
-#: Resolved once: a missing or corrupt calibration file stops the worker at start-up.
-MODEL_VERSION = model_version_of(settings.model)
 
 
 @app.timer(interval=settings.index.interval_s, on_leader=True)  # type: ignore[untyped-decorator]  # faust
@@ -36,10 +32,10 @@ async def index_once() -> IndexUpdatedV1 | None:
     """One indexer tick; returns the broadcast it sent, if any."""
 
     async def broadcast(update: IndexUpdatedV1) -> None:
-        await index_updated_topic.send(key=MODEL_VERSION.encode(), value=update.dumps())
+        await index_updated_topic.send(key=model_version.encode(), value=update.dumps())
 
     return await indexer.index_once(
-        resources.db, resources.objects, settings, MODEL_VERSION, broadcast
+        resources.db, resources.objects, settings, model_version, broadcast
     )
 
 

@@ -4,7 +4,9 @@ Reads a track event, records the track's metadata in Cassandra, resolves and dow
 (only from allowed hosts and folders), puts it in the object store under ``audio/<track id>``,
 and emits where it is. A track without audio is recorded as ``unavailable`` with the reason (and
 listed by the API); a transient failure as ``failed``, retried when the playlist is ingested
-again. Tracks already settled are skipped, so a replay does no work twice.
+again. Tracks already settled (a vector of the current model version, or no usable audio) are
+skipped, so a replay does no work twice, while ``reindex --from tracks`` after a model change
+sends every track through again.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.tracks import TrackDiscoveredV1, check_track
 from sources.errors import AudioError, SourceError
-from stores.tracks import SETTLED, AudioStatus
-from streams.app import app
+from stores.tracks import AudioStatus
+from streams.app import app, model_version
 from streams.dead_letters import dead_letter, unexpected
 from streams.services import resources
 from streams.topics import audio_stored_topic, track_discovered_topic
@@ -57,7 +59,7 @@ async def fetch_track_audio(stream: StreamT[Any]) -> None:
 async def store_track_audio(track: TrackDiscoveredV1) -> AudioStoredV1 | None:
     """Record the track, fetch and store its audio, and announce it; ``None`` if it has none."""
     tracks = resources.tracks
-    if await tracks.status(track.track_id) in SETTLED:
+    if await tracks.settled(track.track_id, model_version):
         return None
     await tracks.upsert_discovered(track)
     try:

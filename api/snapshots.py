@@ -4,6 +4,10 @@ Reads broadcasts from Kafka and snapshots from the object store; writes verified
 the index cache folder. A new snapshot is downloaded, checked against its manifest, loaded and
 warmed before one reference is swapped, so requests never see a half-loaded index; a snapshot
 that fails any step is refused and the current one keeps serving.
+
+A node serves its configured model version once a complete snapshot of it exists. Until then
+(a reindex to a new model is under way) it serves the newest complete snapshot of another
+version, and it never switches to an incomplete one.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from schemas.snapshots import IndexUpdatedV1
 from snapshots.errors import SnapshotError
 from snapshots.index import LoadedSnapshot
 from snapshots.local import prune_local
-from snapshots.store import download, latest
+from snapshots.store import download, to_serve
 from stores.objects import ObjectStore
 from streams.names import INDEX_UPDATED
 
@@ -82,7 +86,7 @@ class SnapshotFollower:
         await consumer.seek_to_end(partition)
         self._consumer = consumer
         try:
-            manifest_key = await latest(self.objects, self.model_version)
+            manifest_key = await to_serve(self.objects, self.model_version)
         except SnapshotError as exc:
             logger.warning("no snapshot loaded at start: %s", exc)
         else:
@@ -107,12 +111,26 @@ class SnapshotFollower:
             except InvalidRecord as exc:
                 logger.warning("ignoring a malformed %s message: %s", INDEX_UPDATED, exc)
                 continue
-            if update.model_version != self.model_version:
-                continue
-            current = self.holder.current
-            if current is not None and current.manifest.version >= update.version:
-                continue
-            await self.load(update.manifest_key)
+            if self.wanted(update):
+                await self.load(update.manifest_key)
+
+    def wanted(self, update: IndexUpdatedV1) -> bool:
+        """Whether a broadcast snapshot should replace the one being served.
+
+        Only complete snapshots are taken. One of the configured model version replaces any
+        older one and any snapshot of another version; one of another version is taken only
+        while no snapshot of the configured version is served (the old model keeps serving
+        through a reindex, and follows its own rebuilds meanwhile).
+        """
+        if not update.complete:
+            return False
+        current = self.holder.current
+        if current is None:
+            return True
+        serving = current.manifest
+        if update.model_version == self.model_version:
+            return serving.model_version != self.model_version or update.version > serving.version
+        return serving.model_version != self.model_version and update.version > serving.version
 
     async def load(self, manifest_key: str) -> bool:
         """Download, verify, load, warm and swap in one snapshot; ``False`` if refused."""
@@ -120,6 +138,10 @@ class SnapshotFollower:
         try:
             folder: Path = await download(self.objects, manifest_key, self.cache_dir)
             snapshot = await asyncio.to_thread(LoadedSnapshot.open, folder)
+            if not snapshot.manifest.complete:
+                snapshot.close()
+                msg = f"incomplete: {snapshot.manifest.missing} tracks of other versions missing"
+                raise SnapshotError(msg)
             await asyncio.to_thread(snapshot.warm)
         except SnapshotError as exc:
             logger.error(
@@ -133,8 +155,15 @@ class SnapshotFollower:
         await asyncio.to_thread(
             prune_local, self.cache_dir, self.settings.index.keep_local, protect=protect
         )
+        manifest = snapshot.manifest
         logger.info(
-            "serving snapshot %s (%d tracks)", snapshot.manifest.version, snapshot.manifest.count
+            "serving snapshot %s of %s (%d tracks)%s",
+            manifest.version,
+            manifest.model_version,
+            manifest.count,
+            ""
+            if manifest.model_version == self.model_version
+            else f", until one of {self.model_version} is complete",
         )
         return True
 

@@ -131,6 +131,7 @@ async def tracks(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "snapshot": snapshot.manifest.version,
+            "model": snapshot.manifest.model_version,
             "total": snapshot.manifest.count,
             "offset": offset,
             "limit": limit,
@@ -174,6 +175,12 @@ async def readyz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "error": "no index snapshot loaded yet"}, status=503
         )
+    manifest = snapshot.manifest
     return web.json_response(
-        {"status": "ready", "snapshot": snapshot.manifest.version, "count": snapshot.manifest.count}
+        {
+            "status": "ready",
+            "snapshot": manifest.version,
+            "model": manifest.model_version,
+            "count": manifest.count,
+        }
     )

@@ -1,11 +1,14 @@
-"""``spotrec reindex --from features``: rebuild the vector store and a snapshot by replaying topics.
+"""``spotrec reindex``: rebuild the vector store and a snapshot by replaying retained topics.
 
-Reads the retained ``track-discovered.v1`` (track metadata) and ``features-extracted.v1``
-(vectors) from their beginning; upserts tracks and vectors into Cassandra; builds, publishes and
-announces a fresh snapshot of the configured model version, whatever the vectors' change mark
-says (new index settings need a rebuild too). No audio is fetched. Positions are committed as it
-goes, so an interrupted run resumes; ``--restart`` starts over. Every write is an upsert, so
-running it twice changes nothing.
+``--from features`` reads the retained ``track-discovered.v1`` (track metadata) and
+``features-extracted.v1`` (vectors) from their beginning; upserts tracks and vectors into
+Cassandra; builds, publishes and announces a fresh snapshot of the configured model version,
+whatever the vectors' change mark says (new index settings need a rebuild too). No audio is
+fetched. ``--from tracks`` (in :mod:`cli.reindex_tracks`) sends every track through the workers
+again, to extract it with a new model version.
+
+Positions are committed as each replay goes, so an interrupted run resumes; ``--restart`` starts
+over. Every write is an upsert, so running either twice changes nothing.
 """
 
 from __future__ import annotations
@@ -13,26 +16,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
+from cli.reindex_tracks import ReplayOptions, from_tracks
 from config.settings import Settings
 from features.versions import model_version_of
 from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1, check_embedding
-from schemas.snapshots import IndexUpdatedV1
 from schemas.tracks import TrackDiscoveredV1
-from snapshots.indexer import index_once
+from snapshots.indexer import rebuild_now
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_DIM, migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
-from streams.names import FEATURES_EXTRACTED, INDEX_UPDATED, TRACK_DISCOVERED
-from streams.replay import Progress, replay
+from streams.names import FEATURES_EXTRACTED, TRACK_DISCOVERED
+from streams.replay import print_progress, replay
 
 
 def register(subparsers: Any) -> None:
@@ -43,25 +44,56 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--from",
         dest="source",
-        choices=["features"],
+        choices=["features", "tracks"],
         required=True,
-        help="features: vectors from features-extracted (no audio is fetched)",
+        help="features: vectors from features-extracted, no audio fetched (lost tables, new "
+        "index settings); tracks: every track through the workers again, extracted with the "
+        "configured model version (after a model change)",
     )
     p.add_argument("--restart", action="store_true", help="replay from the beginning again")
+    p.add_argument(
+        "--batch-size",
+        type=_positive(int),
+        default=500,
+        help="records per batch and per committed position (default 500)",
+    )
+    p.add_argument(
+        "--max-rate",
+        type=_positive(float),
+        default=None,
+        help="most records per second, to spare a live deployment (default: no limit)",
+    )
     p.set_defaults(handler=_reindex)
 
 
-def _report(progress: Progress) -> None:
-    # One line rewritten in place on a terminal; a line per batch in a log.
-    end = "\r" if sys.stdout.isatty() else "\n"
-    print(progress.line(), end=end, flush=True)
+def _positive(kind: type[float] | type[int]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            msg = f"expected a positive {kind.__name__}, got {text!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    return parse
 
 
 def _reindex(args: argparse.Namespace, settings: Settings) -> int:
-    return asyncio.run(_from_features(settings, restart=args.restart))
+    options = ReplayOptions(
+        restart=args.restart, batch_size=args.batch_size, max_rate=args.max_rate
+    )
+    run = _from_features if args.source == "features" else from_tracks
+    try:
+        return asyncio.run(run(settings, options))
+    except KeyboardInterrupt:
+        # Positions up to the last finished batch are committed: nothing is lost or redone.
+        print("\ninterrupted; run the same command again to resume", file=sys.stderr)
+        return 130
 
 
-async def _from_features(settings: Settings, *, restart: bool) -> int:
+async def _from_features(settings: Settings, options: ReplayOptions) -> int:
     model_version = model_version_of(settings.model)
     group = f"{settings.worker.app_id}.reindex-from-features"
     skipped = 0
@@ -99,8 +131,8 @@ async def _from_features(settings: Settings, *, restart: bool) -> int:
                     extracted_at=datetime.fromtimestamp(features.extracted_at, UTC),
                 )
                 stored.append(features)
-            for model_version in {features.model_version for features in stored}:
-                await tracks.touch_model_version(model_version)
+            for version in {features.model_version for features in stored}:
+                await tracks.touch_model_version(version)
             for features in stored:
                 await tracks.set_status(
                     features.track_id, "extracted", audio_source=features.audio_source
@@ -115,31 +147,16 @@ async def _from_features(settings: Settings, *, restart: bool) -> int:
                 settings.kafka.topic(topic),
                 f"{group}.{topic}",
                 handle,
-                restart=restart,
-                report=_report,
+                restart=options.restart,
+                report=print_progress,
+                batch_size=options.batch_size,
+                max_rate=options.max_rate,
             )
             print(f"\n{topic}: {progress.records} records replayed")
         if skipped:
             print(f"skipped {skipped} malformed records")
 
-        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-        await producer.start()
-        try:
-
-            async def broadcast(update: IndexUpdatedV1) -> None:
-                await producer.send_and_wait(
-                    settings.kafka.topic(INDEX_UPDATED),
-                    update.dumps(),
-                    key=model_version.encode(),
-                )
-
-            # A running worker's indexer may hold the lease for a moment: wait for it.
-            wait = settings.index.lease_ttl_s + 5.0
-            update = await index_once(
-                db, objects, settings, model_version, broadcast, force=True, lease_wait_s=wait
-            )
-        finally:
-            await producer.stop()
+        update = await rebuild_now(db, objects, settings, model_version)
     if update is None:
         print(f"no snapshot built: no vectors of {model_version}, or another indexer is busy")
         return 1

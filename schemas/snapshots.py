@@ -18,3 +18,6 @@ class IndexUpdatedV1(
     manifest_key: str
     count: int
     built_at: float = 0.0
+    #: False while a reindex to this model version is under way (see the manifest's
+    #: ``missing``); broadcasts sent before the field existed were all complete.
+    complete: bool = True

@@ -28,7 +28,7 @@ from snapshots.index import LoadedSnapshot, Neighbour, TrackInfo, load_snapshot
 from snapshots.lease import Lease
 from snapshots.local import prune_local, verify_folder
 from snapshots.manifest import FileEntry, Manifest
-from snapshots.store import SnapshotStore, download, latest
+from snapshots.store import SnapshotStore, download, to_serve
 
 __all__ = [
     "BuiltSnapshot",
@@ -51,7 +51,7 @@ __all__ = [
     "build_snapshot",
     "current_mark",
     "download",
-    "latest",
+    "to_serve",
     "load_snapshot",
     "prune_local",
     "vectors_changed_since",

@@ -1,7 +1,8 @@
 """Builds an immutable ANNOY snapshot of one model version's vectors into a local folder.
 
 Reads the model version's change mark, vectors and track metadata from Cassandra (through
-:mod:`snapshots.source`); writes ``index.ann``, ``tracks.jsonl`` and ``manifest.json`` into the
+:mod:`snapshots.source`) and how much of the catalogue they cover (:mod:`snapshots.coverage`);
+writes ``index.ann``, ``tracks.jsonl`` and ``manifest.json`` into the
 work folder. Rows are dense ids ``0..n-1`` in sorted track-id order; row ``i`` of the index is line
 ``i`` of ``tracks.jsonl``.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from annoy import AnnoyIndex
 
+from snapshots.coverage import measure
 from snapshots.errors import NothingToIndex
 from snapshots.local import digest_file
 from snapshots.manifest import (
@@ -127,6 +129,7 @@ async def build_snapshot(
             f"({len(skipped)} skipped); nothing to build"
         )
         raise NothingToIndex(msg)
+    coverage = await measure(db, ks, model_version, vectors.keys())
     meta = await read_metadata(db, ks, vectors.keys())
     tracks = [
         TrackVector(track_id=track_id, vector=vector, tags=tags, **meta.get(track_id, {}))
@@ -142,6 +145,7 @@ async def build_snapshot(
         source_mark=mark,
         built_at=built_at,
         jobs=jobs,
+        missing=coverage.missing,
     )
     return BuiltSnapshot(built.folder, built.manifest, skipped=tuple(sorted(skipped)))
 
@@ -157,6 +161,7 @@ def write_snapshot(
     version: str | None = None,
     jobs: int = 1,
     standardize: bool = True,
+    missing: int = 0,
 ) -> BuiltSnapshot:
     """Write a snapshot of ``tracks`` into ``workdir`` (blocking; run it in a thread).
 
@@ -174,6 +179,7 @@ def write_snapshot(
         standardize: Index z-scored vectors, with the statistics fitted on ``tracks`` and kept
             in the manifest's ``transform`` (see :mod:`snapshots.transform`); ``False`` indexes
             the raw vectors.
+        missing: Recorded in the manifest: tracks of other model versions not in ``tracks``.
 
     Returns:
         The snapshot written.
@@ -229,14 +235,16 @@ def write_snapshot(
         built_at=built_at,
         source_mark=source_mark,
         transform=transform.to_dict() if transform is not None else None,
+        missing=missing,
     )
     (workdir / MANIFEST_NAME).write_bytes(manifest.to_json())
     logger.info(
-        "built snapshot %s of %s: %d tracks, %d trees",
+        "built snapshot %s of %s: %d tracks, %d trees, %s",
         manifest.version,
         model_version,
         manifest.count,
         trees,
+        "complete" if manifest.complete else f"incomplete ({missing} tracks missing)",
     )
     return BuiltSnapshot(workdir, manifest)
 

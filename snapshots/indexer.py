@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from aiokafka import AIOKafkaProducer
+
 from config.settings import Settings
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import build_snapshot, vectors_changed_since
@@ -23,6 +25,7 @@ from snapshots.lease import Lease
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
+from streams.names import INDEX_UPDATED
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +107,40 @@ async def _index_once(
             manifest_key=manifest_key,
             count=manifest.count,
             built_at=manifest.built_at.timestamp(),
+            complete=manifest.complete,
         )
         await broadcast(update)
         logger.info(
-            "snapshot %s: %d tracks, built and published in %.1f s",
+            "snapshot %s: %d tracks, built and published in %.1f s (%s)",
             manifest.version,
             manifest.count,
             time.monotonic() - started,
+            "complete" if manifest.complete else f"{manifest.missing} tracks still missing",
         )
         await store.prune_remote(model_version, settings.index.keep_remote)
         return update
+
+
+async def rebuild_now(
+    db: CassandraSession, objects: ObjectStore, settings: Settings, model_version: str
+) -> IndexUpdatedV1 | None:
+    """Build, publish and announce a snapshot now, from outside a worker (``spotrec reindex``).
+
+    Sends the announcement through a plain producer, and waits for a running worker's indexer
+    to release the lease rather than skipping.
+    """
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+
+        async def broadcast(update: IndexUpdatedV1) -> None:
+            await producer.send_and_wait(
+                settings.kafka.topic(INDEX_UPDATED), update.dumps(), key=model_version.encode()
+            )
+
+        wait = settings.index.lease_ttl_s + 5.0
+        return await index_once(
+            db, objects, settings, model_version, broadcast, force=True, lease_wait_s=wait
+        )
+    finally:
+        await producer.stop()

@@ -49,6 +49,8 @@ _FIELDS = (
     "source_mark",
     "transform",
 )
+#: Fields added within format 1: a manifest written before them reads as their default.
+_OPTIONAL_FIELDS = ("missing",)
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -79,8 +81,12 @@ class Manifest:
         built_at: When the build started (UTC, kept to the millisecond).
         source_mark: ``model_versions.updated_at`` read before the vectors, in milliseconds since
             the epoch (``None`` when no mark was recorded): the indexer rebuilds when it moves.
-        transform: How vectors were transformed before indexing (``None``: as stored); a later
-            format will freeze z-scoring statistics here.
+        transform: How vectors were transformed before indexing (``None``: as stored), e.g. the
+            frozen z-scoring statistics.
+        missing: Tracks that have a vector of another model version but none of this one (and
+            whose audio is not known to be unusable) when the snapshot was built. A snapshot
+            with ``missing > 0`` is incomplete: a reindex to this model version is under way,
+            and query nodes keep serving a complete snapshot instead.
         metric: Always ``"angular"`` in format 1.
         format: The manifest format; readers refuse formats they do not know.
     """
@@ -94,6 +100,7 @@ class Manifest:
     built_at: datetime
     source_mark: int | None
     transform: Mapping[str, Any] | None = None
+    missing: int = 0
     metric: str = METRIC
     format: int = FORMAT
 
@@ -104,6 +111,11 @@ class Manifest:
         # JSON keeps milliseconds; truncating here makes a manifest equal its own round trip.
         at = self.built_at.astimezone(UTC)
         object.__setattr__(self, "built_at", at.replace(microsecond=at.microsecond // 1000 * 1000))
+
+    @property
+    def complete(self) -> bool:
+        """Whether every track indexed under another model version is indexed here too."""
+        return self.missing == 0
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as plain JSON-ready data."""
@@ -122,6 +134,7 @@ class Manifest:
             "built_at": self.built_at.astimezone(UTC).isoformat(timespec="milliseconds"),
             "source_mark": self.source_mark,
             "transform": None if self.transform is None else dict(self.transform),
+            "missing": self.missing,
         }
 
     def to_json(self) -> bytes:
@@ -147,7 +160,7 @@ class Manifest:
             msg = f"{source}: expected manifest format {FORMAT}, got {fmt!r}"
             raise SnapshotCorrupt(msg)
         missing = [name for name in _FIELDS if name not in data]
-        unknown = sorted(set(data) - set(_FIELDS))
+        unknown = sorted(set(data) - set(_FIELDS) - set(_OPTIONAL_FIELDS))
         if missing or unknown:
             msg = f"{source}: missing fields {missing}, unknown fields {unknown}"
             raise SnapshotCorrupt(msg)
@@ -169,6 +182,7 @@ class Manifest:
                 built_at=built_at,
                 source_mark=data["source_mark"],
                 transform=data["transform"],
+                missing=data.get("missing", 0),
             )
         except SnapshotCorrupt as exc:
             msg = f"{source}: {exc}"
@@ -233,6 +247,8 @@ def _validate(m: Manifest) -> None:
         problems.append(f"built_at must be a time with a zone, got {m.built_at!r}")
     if m.source_mark is not None and not _is_int(m.source_mark):
         problems.append(f"source_mark must be an integer or null, got {m.source_mark!r}")
+    if not _is_int(m.missing) or m.missing < 0:
+        problems.append(f"missing must be a non-negative integer, got {m.missing!r}")
     if m.transform is not None and not isinstance(m.transform, Mapping):
         problems.append(f"transform must be an object or null, got {m.transform!r}")
     if problems:

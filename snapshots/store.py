@@ -116,7 +116,7 @@ class SnapshotStore:
         return key
 
     async def versions(self, model_version: str) -> list[str]:
-        """The complete (manifest present) versions of a model version, newest first."""
+        """The published (manifest present) versions of a model version, newest first."""
         listing = await self._listing(model_version)
         return sorted((v for v, names in listing.items() if MANIFEST_NAME in names), reverse=True)
 
@@ -133,18 +133,35 @@ class SnapshotStore:
             raise SnapshotMissing(msg)
         return found
 
-    async def latest(self, model_version: str) -> Manifest | None:
-        """The newest complete snapshot with a valid manifest, or ``None`` if there is none.
+    async def latest(self, model_version: str, *, complete: bool = False) -> Manifest | None:
+        """The newest published snapshot with a valid manifest, or ``None`` if there is none.
 
         An invalid newest manifest is logged and passed over, so one bad publish neither stops
         query nodes from starting nor the indexer from building a replacement.
+
+        Args:
+            model_version: The model version.
+            complete: Pass over snapshots built while a reindex to this version was under way.
         """
         for version in await self.versions(model_version):
             try:
-                return await self.manifest(self.manifest_key(model_version, version))
+                manifest = await self.manifest(self.manifest_key(model_version, version))
             except SnapshotError as exc:  # corrupt, or pruned since the listing
                 logger.warning("skipping snapshot %s/%s: %s", model_version, version, exc)
+                continue
+            if manifest.complete or not complete:
+                return manifest
         return None
+
+    async def model_versions(self) -> list[str]:
+        """The model versions that have objects under the prefix, sorted."""
+        found: set[str] = set()
+        base = f"{self.prefix}/"
+        async for key in self.objects.keys(prefix=base):
+            model_version, _, rest = key[len(base) :].partition("/")
+            if rest and MODEL_VERSION_RE.match(model_version):
+                found.add(model_version)
+        return sorted(found)
 
     async def download(self, manifest_key: str, cache_dir: Path) -> Path:
         """Download a snapshot, verify every file, and move it into ``cache_dir``.
@@ -184,9 +201,11 @@ class SnapshotStore:
         return target
 
     async def prune_remote(self, model_version: str, keep: int) -> list[str]:
-        """Delete all but the newest ``keep`` complete snapshots, and abandoned uploads.
+        """Delete all but the newest ``keep`` published snapshots, and abandoned uploads.
 
-        An upload is abandoned when it has no manifest and is older than the newest complete
+        The newest complete snapshot (see :attr:`Manifest.complete`) is kept as well, however
+        many incomplete ones a reindex published after it: query nodes may be serving it. An
+        upload is abandoned when it has no manifest and is older than the newest published
         snapshot. Each old snapshot loses its manifest before its data files, so it disappears
         from listings before anything it needs is gone.
 
@@ -197,11 +216,15 @@ class SnapshotStore:
             msg = f"keep must be at least 1, got {keep}"
             raise ValueError(msg)
         listing = await self._listing(model_version)
-        complete = sorted((v for v, n in listing.items() if MANIFEST_NAME in n), reverse=True)
-        if not complete:
+        published = sorted((v for v, n in listing.items() if MANIFEST_NAME in n), reverse=True)
+        if not published:
             return []
-        doomed = set(complete[keep:])
-        doomed |= {v for v, n in listing.items() if MANIFEST_NAME not in n and v < complete[0]}
+        doomed = set(published[keep:])
+        if doomed:
+            newest_complete = await self.latest(model_version, complete=True)
+            if newest_complete is not None:
+                doomed.discard(newest_complete.version)
+        doomed |= {v for v, n in listing.items() if MANIFEST_NAME not in n and v < published[0]}
         for version in sorted(doomed):
             folder = self._folder(model_version, version)
             names = sorted(listing[version], key=lambda n: n != MANIFEST_NAME)
@@ -245,16 +268,24 @@ class SnapshotStore:
         return manifest
 
 
-async def latest(
+async def to_serve(
     objects: ObjectStore, model_version: str, *, prefix: str = DEFAULT_PREFIX
 ) -> str | None:
-    """The manifest key of the newest valid snapshot of a model version, or ``None``.
+    """The manifest key a query node of ``model_version`` should serve, or ``None``.
 
-    A shortcut for query nodes; :meth:`SnapshotStore.latest` returns the manifest itself.
+    The newest complete snapshot of ``model_version``; until one exists (a reindex to a new
+    model is under way), the newest complete snapshot of any other model version, so the old
+    model keeps serving.
     """
     store = SnapshotStore(objects, prefix)
-    manifest = await store.latest(model_version)
-    return None if manifest is None else store.manifest_key(model_version, manifest.version)
+    chosen = await store.latest(model_version, complete=True)
+    if chosen is None:
+        for other in await store.model_versions():
+            if other != model_version:
+                found = await store.latest(other, complete=True)
+                if found is not None and (chosen is None or found.version > chosen.version):
+                    chosen = found
+    return None if chosen is None else store.manifest_key(chosen.model_version, chosen.version)
 
 
 async def download(

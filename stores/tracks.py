@@ -22,8 +22,6 @@ from stores.migrations import EMBEDDING_BUCKETS
 #: Where a track stands. ``unavailable``: no audio could be had, for a reason that retrying
 #: will not change; ``failed``: a transient failure, retried when the track is ingested again.
 AudioStatus = Literal["pending", "stored", "extracted", "unavailable", "failed"]
-#: Statuses the crawler does not send through the pipeline again.
-SETTLED: frozenset[str] = frozenset({"extracted", "unavailable"})
 
 
 def bucket_of(track_id: str) -> int:
@@ -125,6 +123,18 @@ class TrackStore:
         stmt = await self._stmt("SELECT audio_status FROM {ks}.tracks WHERE track_id = ?")
         rows = await self.db.execute(stmt, (track_id,))
         return rows[0]["audio_status"] if rows else None
+
+    async def settled(self, track_id: str, model_version: str) -> bool:
+        """Whether the pipeline has nothing left to do for the track under ``model_version``.
+
+        Settled: its audio is known to be unusable, or it has a vector of that model version.
+        A track extracted only by another model version is not: after a model change it goes
+        through the pipeline again, and its new vector is written beside the old one.
+        """
+        status = await self.status(track_id)
+        if status == "unavailable":
+            return True
+        return status == "extracted" and await self.has_embedding(track_id, model_version)
 
     async def get(self, track_id: str) -> TrackRow | None:
         """A track's stored metadata and status."""

@@ -1,6 +1,6 @@
 """The one Faust app, built from the settings; agents register on it from ``agents/``.
 
-Reads the ``kafka`` and ``worker`` settings groups; connects to Kafka as consumer group
+Reads the ``kafka``, ``worker`` and ``model`` settings groups; connects to Kafka as consumer group
 ``<app id>``. Faust's decorators need a module-level ``app``, so this is the one module that
 loads the settings for the worker.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import faust
 
 from config.settings import Settings, load_settings
+from features.versions import model_version_of
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -37,3 +38,6 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = load_settings()
 app = create_app(settings)
+#: The model version this worker extracts and indexes. Resolved once: a missing or corrupt
+#: calibration file stops the worker at start-up.
+model_version = model_version_of(settings.model)

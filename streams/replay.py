@@ -9,6 +9,7 @@ left to do (``restart`` starts over).
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,12 @@ class Progress:
         )
 
 
+def print_progress(progress: Progress) -> None:
+    """Print a progress line: rewritten in place on a terminal, one line per call in a log."""
+    end = "\r" if sys.stdout.isatty() else "\n"
+    print(progress.line(), end=end, flush=True)
+
+
 async def replay(
     settings: KafkaSettings,
     topic: str,
@@ -53,6 +60,8 @@ async def replay(
     *,
     restart: bool = False,
     report: Callable[[Progress], None] = lambda _: None,
+    batch_size: int = 500,
+    max_rate: float | None = None,
 ) -> Progress:
     """Feed every record of ``topic`` (up to its current end) to ``handle`` in batches.
 
@@ -64,6 +73,9 @@ async def replay(
             committed, so the next run handles it again.
         restart: Start from the beginning even if an earlier run committed positions.
         report: Called after every batch with the progress so far.
+        batch_size: Most records per batch (and per commit).
+        max_rate: Most records per second, so a replay on a live deployment leaves Cassandra
+            and the workers room for the live traffic (``None``: as fast as it goes).
 
     Returns:
         The final progress.
@@ -96,7 +108,7 @@ async def replay(
         report(progress)
         pending = {tp for tp in partitions if starts[tp] < ends[tp]}
         while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=500)
+            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=batch_size)
             records = [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
             if records:
                 await handle(records)
@@ -106,6 +118,11 @@ async def replay(
             progress.records += len(records)
             progress.done = sum(positions[tp] - starts[tp] for tp in partitions)
             report(progress)
+            if max_rate and pending:
+                # Sleep until the records so far are no faster than the rate allows.
+                ahead = progress.records / max_rate - (time.monotonic() - progress.started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
         return progress
     finally:
         await consumer.stop()

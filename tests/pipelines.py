@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -137,6 +139,59 @@ async def produce_playlists(env: dict[str, str], refs: Iterable[str]) -> None:
     )
     out, _ = await proc.communicate()
     assert proc.returncode == 0, out.decode()
+
+
+async def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run ``spotrec ARGS`` to the end; fails the test unless it exits 0; returns its output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    return text
+
+
+async def interrupt_mid_replay(env: dict[str, str], topic: str, *args: str) -> tuple[int, int, str]:
+    """Run ``spotrec ARGS`` and press Ctrl-C once its replay of ``topic`` is partly done.
+
+    Returns:
+        The offsets done when the interrupt was sent, the replay's total, and the whole output.
+    """
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli",
+        *args,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    progress = re.compile(rf"{re.escape(topic)}: (\d+)/(\d+) ")
+    lines: list[str] = []
+    done_at = total = 0
+    async with asyncio.timeout(120):
+        async for raw in proc.stdout:
+            lines.append(raw.decode())
+            found = progress.search(lines[-1])
+            if found and 0 < int(found.group(1)) < int(found.group(2)) and not done_at:
+                done_at, total = int(found.group(1)), int(found.group(2))
+                proc.send_signal(signal.SIGINT)
+        await proc.wait()
+    text = "".join(lines)
+    assert done_at, f"the replay of {topic} was never seen partly done:\n{text}"
+    assert proc.returncode == 130, text
+    assert "run the same command again to resume" in text
+    return done_at, total, text
 
 
 async def until(

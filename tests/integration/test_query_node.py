@@ -38,7 +38,15 @@ async def node(
         yield client
 
 
-async def _publish(settings: Settings, workdir: Path, count: int, seed: int) -> str:
+async def _publish(
+    settings: Settings,
+    workdir: Path,
+    count: int,
+    seed: int,
+    *,
+    model_version: str | None = None,
+    missing: int = 0,
+) -> str:
     rng = np.random.default_rng(seed)
     tracks = [
         TrackVector(
@@ -54,9 +62,10 @@ async def _publish(settings: Settings, workdir: Path, count: int, seed: int) -> 
         write_snapshot,
         workdir,
         tracks,
-        model_version=model_version_of(settings.model),
+        model_version=model_version or model_version_of(settings.model),
         trees=5,
         source_mark=seed,
+        missing=missing,
     )
     async with ObjectStore(settings.s3) as objects:
         return await SnapshotStore(objects).publish(built)
@@ -161,3 +170,66 @@ async def test_recommendations_filtered_by_tag(
     response = await node.get("/recommend", params={"track_id": "t:0001", "tag": "metal"})
     assert response.status == 200
     assert (await response.json())["results"] == []
+
+
+def _update(key: str, count: int, *, complete: bool = True) -> IndexUpdatedV1:
+    _, model_version, version, _ = key.split("/")
+    return IndexUpdatedV1(
+        version=version,
+        model_version=model_version,
+        manifest_key=key,
+        count=count,
+        complete=complete,
+    )
+
+
+async def _serving(node: TestClient[web.Request, web.Application], key: str) -> None:
+    """Wait until the node's /readyz names the snapshot of ``key``."""
+    _, model_version, version, _ = key.split("/")
+    async with asyncio.timeout(30):
+        while True:
+            response = await node.get("/readyz")
+            body = await response.json()
+            if response.status == 200 and body["snapshot"] == version:
+                assert body["model"] == model_version
+                return
+            await asyncio.sleep(0.2)
+
+
+async def test_the_old_model_serves_until_a_complete_snapshot_of_the_new_one(
+    node: TestClient[web.Request, web.Application], tmp_path: Path
+) -> None:
+    app = node.app
+    follower = app[follower_key]
+    settings = follower.settings
+    configured = follower.model_version
+    old = "choi2017-previous"
+
+    # Only the old model's snapshot exists: the node serves it rather than nothing.
+    first_old = await _publish(settings, tmp_path / "o1", 30, seed=6, model_version=old)
+    await announce(settings, _update(first_old, 30))
+    await _serving(node, first_old)
+
+    # An incomplete snapshot of the configured model is skipped; the old model's rebuilds are
+    # followed meanwhile (the broadcasts arrive in order, so the second proves the first skipped).
+    partial = await _publish(settings, tmp_path / "n1", 10, seed=7, missing=20)
+    await announce(settings, _update(partial, 10, complete=False))
+    second_old = await _publish(settings, tmp_path / "o2", 31, seed=8, model_version=old)
+    await announce(settings, _update(second_old, 31))
+    await _serving(node, second_old)
+    # A broadcast that wrongly claims completeness is refused on the manifest's word.
+    assert not await follower.load(partial)
+    assert "incomplete" in follower.holder.refused[-1][1]
+
+    full = await _publish(settings, tmp_path / "n2", 30, seed=9)
+    await announce(settings, _update(full, 30))
+    await _serving(node, full)
+    body = await (await node.get("/recommend", params={"track_id": "t:0003", "k": "3"})).json()
+    assert body["model"] == configured
+    # Once the configured model serves, the old one's snapshots are no longer taken.
+    third_old = await _publish(settings, tmp_path / "o3", 32, seed=10, model_version=old)
+    assert not follower.wanted(_update(third_old, 32))
+
+    # A node started now goes straight to the configured model's complete snapshot.
+    async with TestClient(TestServer(create_app(settings))) as late:
+        await _serving(late, full)

@@ -1,43 +1,28 @@
 """``spotrec reindex --from features`` after losing the vector store: everything comes back.
 
 Runs on the shared pipeline of this package: makes sure the catalogue is ingested, truncates
-the tracks and embeddings tables, replays, and checks the rows, the new snapshot, and that no
-audio was fetched again.
+the tracks and embeddings tables, replays (interrupted with Ctrl-C part way, then resumed), and
+checks the rows, the new snapshot, and that no audio was fetched again.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
+import re
 from typing import Any
 
-from config.settings import PROJECT_ROOT
 from stores.cassandra import CassandraSession
+from streams.names import FEATURES_EXTRACTED
 from tests.integration.pipeline.conftest import Pipeline
-from tests.pipelines import catalogue_track_ids, produce_playlists, until
+from tests.pipelines import (
+    catalogue_track_ids,
+    interrupt_mid_replay,
+    produce_playlists,
+    run_cli,
+    until,
+)
 
 #: Generous: if this test runs alone, the worker loads TensorFlow before its first batch.
 INGEST_DEADLINE_S = 420.0
-
-
-async def _reindex(p: Pipeline, *extra: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "reindex",
-        "--from",
-        "features",
-        *extra,
-        cwd=PROJECT_ROOT,
-        env=p.env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    text = out.decode()
-    assert proc.returncode == 0, text
-    return text
 
 
 async def _vectors(db: CassandraSession, ks: str) -> dict[tuple[str, str], list[float]]:
@@ -86,8 +71,27 @@ async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipe
         await db.execute(f"TRUNCATE {ks}.tracks")
     audio_requests = p.deezer.count("/cdn/preview/")
 
-    out = await _reindex(p)
-    assert "track-discovered.v1" in out and "features-extracted.v1" in out
+    # Interrupted part way through the vectors: some rows are back, not all.
+    done_at, total, _ = await interrupt_mid_replay(
+        p.env,
+        p.settings.kafka.topic(FEATURES_EXTRACTED),
+        "reindex",
+        "--from",
+        "features",
+        "--batch-size",
+        "3",
+        "--max-rate",
+        "10",
+    )
+    async with CassandraSession(p.settings.cassandra) as db:
+        partial = await _vectors(db, ks)
+    assert 0 < len(partial) < len(vectors)
+
+    # Resumed: only what the first run had not committed is replayed.
+    out = await run_cli(p.env, "reindex", "--from", "features")
+    replayed = re.search(rf"{FEATURES_EXTRACTED}: (\d+) records replayed", out)
+    assert replayed, out
+    assert 0 < int(replayed.group(1)) <= total - done_at, out
     assert "/s" in out and "left" in out  # progress: done/total, rate, time left
 
     async with CassandraSession(p.settings.cassandra) as db:
@@ -110,7 +114,7 @@ async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipe
     assert {t["track_id"] for t in after["tracks"]} == expected
 
     # Running it again replays nothing new and changes no row.
-    again = await _reindex(p)
-    assert "0 records replayed" in again
+    again = await run_cli(p.env, "reindex", "--from", "features")
+    assert f"{FEATURES_EXTRACTED}: 0 records replayed" in again
     async with CassandraSession(p.settings.cassandra) as db:
         assert await _vectors(db, ks) == restored

@@ -10,7 +10,7 @@ import pytest
 from snapshots.builder import build_snapshot, current_mark, vectors_changed_since
 from snapshots.errors import NothingToIndex, SnapshotCorrupt, SnapshotMissing
 from snapshots.index import LoadedSnapshot
-from snapshots.store import SnapshotStore, download, latest
+from snapshots.store import SnapshotStore, download, to_serve
 from stores.cassandra import CassandraSession
 from tests.integration.snapshots.conftest import clustered_vectors, write_tracks
 
@@ -183,11 +183,11 @@ async def test_query_node_shortcuts_find_and_fetch_the_newest(
     db: CassandraSession, store: SnapshotStore, unique: str, tmp_path: Path
 ) -> None:
     model_version = f"mv-{unique}"
-    assert await latest(store.objects, model_version, prefix=store.prefix) is None
+    assert await to_serve(store.objects, model_version, prefix=store.prefix) is None
     await write_tracks(db, unique, model_version, ["a", "b"], clustered_vectors(2, 1, 9))
     built = await build_snapshot(db, unique, model_version, 2, tmp_path / "build")
     key = await store.publish(built)
-    assert await latest(store.objects, model_version, prefix=store.prefix) == key
+    assert await to_serve(store.objects, model_version, prefix=store.prefix) == key
     folder = await download(store.objects, key, tmp_path / "cache", prefix=store.prefix)
     snapshot = LoadedSnapshot.open(folder, verify=True)
     try:

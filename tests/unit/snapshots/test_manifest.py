@@ -52,6 +52,20 @@ def test_transform_is_kept() -> None:
     assert Manifest.from_json(manifest.to_json()).transform == manifest.transform
 
 
+def test_missing_tracks_make_a_snapshot_incomplete() -> None:
+    incomplete = _manifest(missing=4)
+    assert not incomplete.complete
+    assert Manifest.from_json(incomplete.to_json()).missing == 4
+    assert _manifest().complete
+
+
+def test_a_manifest_written_before_the_missing_field_reads_as_complete() -> None:
+    data = _dict()
+    del data["missing"]
+    manifest = Manifest.from_json(json.dumps(data).encode())
+    assert (manifest.missing, manifest.complete) == (0, True)
+
+
 def test_versions_are_fixed_width_and_sort_by_time() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     versions = [new_version(start + timedelta(milliseconds=ms)) for ms in (0, 1, 999, 1000, 61_000)]
@@ -90,6 +104,8 @@ def test_versions_are_fixed_width_and_sort_by_time() -> None:
         (_dict(built_at="2026-11-23T22:05:01"), "built_at must be a time with a zone"),
         (_dict(source_mark="soon"), "source_mark must be an integer or null"),
         (_dict(transform=[1]), "transform must be an object or null"),
+        (_dict(missing=-1), "missing must be a non-negative integer"),
+        (_dict(missing=None), "missing must be a non-negative integer"),
         ([1, 2], "expected a JSON object, got list"),
     ],
 )
