@@ -9,7 +9,7 @@ SPOTREC := $(BIN)/spotrec
 CHECKED := cli config infra stores streams agents api schemas features snapshots sources tests bench
 
 .PHONY: help demo install jars weights up down status migrate worker api \
-        test test-unit test-integration lint fmt typecheck bench-servers clean
+        test test-unit test-integration lint fmt typecheck bench-servers bench-pipeline clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -73,6 +73,10 @@ typecheck: install ## mypy --strict over code and tests
 
 bench-servers: install jars ## measure cold and warm start time and memory of each server
 	$(BIN)/python bench/servers.py
+
+bench-pipeline: install jars weights ## measure pipeline throughput, indexing latency and reindex time
+	$(BIN)/spotrec up
+	$(BIN)/python -m bench.pipeline
 
 clean: down ## stop the servers and remove their data (keeps .venv, jars and weights)
 	rm -rf run

@@ -141,8 +141,10 @@ async def produce_playlists(env: dict[str, str], refs: Iterable[str]) -> None:
     assert proc.returncode == 0, out.decode()
 
 
-async def run_cli(env: dict[str, str], *args: str) -> str:
-    """Run ``spotrec ARGS`` to the end; fails the test unless it exits 0; returns its output."""
+async def spotrec(
+    env: dict[str, str], *args: str, deadline_s: float | None = None
+) -> tuple[int, str]:
+    """Run ``spotrec ARGS`` to the end: its exit status and output (-9: killed at the deadline)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -153,9 +155,20 @@ async def run_cli(env: dict[str, str], *args: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await proc.communicate()
-    text = out.decode()
-    assert proc.returncode == 0, text
+    try:
+        async with asyncio.timeout(deadline_s):
+            out, _ = await proc.communicate()
+    except TimeoutError:
+        proc.kill()
+        out, _ = await proc.communicate()
+    status = proc.returncode if proc.returncode is not None else -9
+    return status, out.decode(errors="replace")
+
+
+async def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run ``spotrec ARGS`` to the end; fails the test unless it exits 0; returns its output."""
+    status, text = await spotrec(env, *args)
+    assert status == 0, text
     return text
 
 

@@ -10,8 +10,6 @@ mid-ingest, with SIGTERM and with SIGKILL, and check that the survivor finishes 
 
 from __future__ import annotations
 
-import asyncio
-import re
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -42,6 +40,7 @@ from tests.pipelines import (
     until,
 )
 from tests.processes import terminate
+from tests.worker_logs import Worker
 
 #: Both workers load TensorFlow and the weights, sharing two cores.
 INGEST_DEADLINE_S = 150.0
@@ -53,53 +52,6 @@ FAST_FAILOVER_ENV = {
     "SPOTREC_WORKER_SESSION_TIMEOUT_S": "10",
     "SPOTREC_WORKER_HEARTBEAT_INTERVAL_S": "1",
 }
-
-#: The features agent's line per batch (``agents/audio_stored.py``).
-_EMBEDDED = re.compile(r"embedded (\d+) of (\d+) tracks")
-#: Faust logs each new assignment as a table of ``| topic | {0-3,6} |`` rows.
-_ASSIGNED = "Setting newly assigned partitions"
-_ROW = re.compile(r"^\| (\S+) +\| \{([0-9,-]*)\} +\|$", re.MULTILINE)
-
-
-def _partitions(spec: str) -> set[int]:
-    """``"0-3,6"`` as ``{0, 1, 2, 3, 6}``."""
-    found: set[int] = set()
-    for part in filter(None, spec.split(",")):
-        low, _, high = part.partition("-")
-        found |= set(range(int(low), int(high or low) + 1))
-    return found
-
-
-@dataclass
-class Worker:
-    """One worker process and its log."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    log: Path
-
-    def text(self, start: int = 0) -> str:
-        """The log from byte ``start`` on."""
-        with self.log.open("rb") as f:
-            f.seek(start)
-            return f.read().decode(errors="replace")
-
-    def size(self) -> int:
-        """The log's length in bytes now."""
-        return self.log.stat().st_size
-
-    def assignment(self) -> dict[str, set[int]] | None:
-        """The partitions of the worker's newest assignment by topic, once it is running them."""
-        text = self.text()
-        at = text.rfind(_ASSIGNED)
-        if at < 0 or "Worker ready" not in text[at:]:
-            return None
-        table = text[at : text.index(" for group", at)]
-        return {m.group(1): _partitions(m.group(2)) for m in _ROW.finditer(table)}
-
-    def embedded(self, start: int = 0) -> int:
-        """How many tracks this worker embedded (from byte ``start`` of its log on)."""
-        return sum(int(m.group(1)) for m in _EMBEDDED.finditer(self.text(start)))
 
 
 @dataclass

@@ -1,0 +1,240 @@
+"""Isolated deployments of the pipeline for benchmarks: settings, worker processes, clean-up.
+
+Reads the settings and the worker logs it writes; creates a Cassandra keyspace, an S3 bucket,
+topics under a prefix and a consumer group of a run's own, and a run folder; starts
+``spotrec worker`` processes with the matching ``SPOTREC_*`` environment, each writing its
+output to a log file in the run folder; at the end drops the keyspace, deletes the run's topics
+and empties and deletes its bucket. Nothing outside the run's own names is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from config.settings import Settings
+from stores.cassandra import CassandraSession
+from stores.migrations import migrate
+from stores.objects import ensure_bucket, s3_client
+from streams.names import AUDIO_STORED, PLAYLISTS, TRACK_DISCOVERED
+from streams.provision import ensure_topics
+from tests.pipelines import start_worker, until
+from tests.processes import terminate
+from tests.worker_logs import Worker
+
+T = TypeVar("T")
+
+#: The topics whose partitions the workers split between them; a worker runs its share once
+#: the newest assignment in its log is followed by Faust's "Worker ready".
+AGENT_TOPICS = (PLAYLISTS, TRACK_DISCOVERED, AUDIO_STORED)
+#: Seconds a worker gets to stop on SIGTERM (leaving the group cleanly) before SIGKILL.
+STOP_GRACE_S = 60.0
+
+
+class BenchError(RuntimeError):
+    """A deployment did not get where the benchmark needs it; the message has the logs' tails."""
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A run's settings (for in-process clients) and environment (for ``spotrec`` processes)."""
+
+    run: str
+    folder: Path
+    settings: Settings
+    env: dict[str, str]
+
+    def with_model(self, model: str) -> Deployment:
+        """The same deployment with another embedding model (``SPOTREC_MODEL_VERSION``)."""
+        settings = self.settings.model_copy(
+            update={"model": self.settings.model.model_copy(update={"version": model})}
+        )
+        return Deployment(
+            self.run, self.folder, settings, {**self.env, "SPOTREC_MODEL_VERSION": model}
+        )
+
+
+@asynccontextmanager
+async def isolated_deployment(
+    base: Settings,
+    *,
+    run: str,
+    folder: Path,
+    local_roots: Iterable[Path],
+    interval_s: float,
+    model: str,
+) -> AsyncIterator[Deployment]:
+    """A deployment of the run's own, created on entry and removed on exit.
+
+    Args:
+        base: The configured settings, with the servers answering.
+        run: The run's name (see :func:`tests.pipelines.new_run_id`): keyspace, bucket, topic
+            prefix, app id.
+        folder: The run folder: worker data, logs, the indexer's work folder, snapshot cache.
+        local_roots: Folders ``local:`` playlists may be read from.
+        interval_s: Seconds between the indexer's checks (``SPOTREC_INDEX_INTERVAL_S``).
+        model: The embedding model name (``SPOTREC_MODEL_VERSION``).
+    """
+    await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
+    roots = tuple(local_roots)
+    settings = base.model_copy(
+        update={
+            "run_dir": folder,
+            "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
+            "s3": base.s3.model_copy(update={"bucket": run}),
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
+            "worker": base.worker.model_copy(update={"app_id": run}),
+            "model": base.model.model_copy(update={"version": model}),
+            "audio": base.audio.model_copy(update={"local_roots": roots}),
+            "index": base.index.model_copy(
+                update={"interval_s": interval_s, "cache_dir": folder / "snapshots"}
+            ),
+        }
+    )
+    env = {
+        **os.environ,
+        "SPOTREC_RUN_DIR": str(folder),
+        "SPOTREC_CASSANDRA_KEYSPACE": run,
+        "SPOTREC_S3_BUCKET": run,
+        "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
+        "SPOTREC_WORKER_APP_ID": run,
+        "SPOTREC_MODEL_VERSION": model,
+        "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps([str(root) for root in roots]),
+        "SPOTREC_INDEX_INTERVAL_S": str(interval_s),
+        "SPOTREC_INDEX_CACHE_DIR": str(folder / "snapshots"),
+    }
+    try:
+        await migrate(settings.cassandra)
+        await ensure_bucket(settings.s3)
+        # Created once here rather than raced for by workers starting together.
+        await ensure_topics(settings)
+        yield Deployment(run, folder, settings, env)
+    finally:
+        await _remove(settings, run)
+
+
+async def _remove(settings: Settings, run: str) -> None:
+    """Drop the run's keyspace, delete its topics, empty and delete its bucket."""
+    async with CassandraSession(settings.cassandra) as db:
+        await db.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        # The prefixed topics and Faust's leader topic, named after the app id: all start so.
+        ours = [t for t in await admin.list_topics() if t.startswith(run)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+    async with s3_client(settings.s3) as s3:
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=settings.s3.bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                await s3.delete_objects(Bucket=settings.s3.bucket, Delete={"Objects": keys})
+        await s3.delete_bucket(Bucket=settings.s3.bucket)
+
+
+@dataclass
+class BenchWorker(Worker):
+    """A worker, and when it was started (its start-up time is reported apart)."""
+
+    started: float = 0.0
+
+
+def tails(logs: Iterable[Path]) -> str:
+    """The last lines of each log, for an error message."""
+    return "".join(
+        f"\n--- {log.name} ---\n{log.read_bytes().decode(errors='replace')[-4000:]}"
+        for log in logs
+        if log.exists()
+    )
+
+
+@asynccontextmanager
+async def running_workers(d: Deployment, names: Iterable[str]) -> AsyncIterator[list[BenchWorker]]:
+    """Start one worker per name; stop them all (SIGTERM, then SIGKILL) on exit.
+
+    Each has its own data folder and no web port, as workers sharing a host must.
+    """
+    workers: list[BenchWorker] = []
+    try:
+        for name in names:
+            log = d.folder / f"worker-{name}.log"
+            process = await start_worker(d.env, d.folder / f"worker-{name}", log)
+            workers.append(BenchWorker(name, process, log, time.monotonic()))
+        yield workers
+    finally:
+        await asyncio.gather(*(terminate(w.process, STOP_GRACE_S) for w in workers))
+
+
+def _split(d: Deployment, workers: list[BenchWorker]) -> bool:
+    """Whether ``workers`` run disjoint, non-empty shares of every agent topic's partitions."""
+    assignments = [w.assignment() for w in workers]
+    every = set(range(d.settings.kafka.topic_partitions))
+    for name in AGENT_TOPICS:
+        topic = d.settings.kafka.topic(name)
+        shares = [a.get(topic, set()) if a else set() for a in assignments]
+        if not all(shares) or set().union(*shares) != every or sum(map(len, shares)) != len(every):
+            return False
+    return True
+
+
+async def joined(d: Deployment, workers: list[BenchWorker], deadline_s: float) -> float:
+    """Wait until the workers share every partition and run their agents.
+
+    Returns:
+        Seconds since the first of them was started: their start-up time.
+    """
+    logs = [w.log for w in workers]
+
+    async def check() -> bool:
+        for w in workers:
+            if w.process.returncode is not None:
+                msg = f"worker {w.name} exited with status {w.process.returncode}{tails(logs)}"
+                raise BenchError(msg)
+        return _split(d, workers)
+
+    await until(check, deadline_s, "the workers to share the partitions", logs, 0.2)
+    return time.monotonic() - min(w.started for w in workers)
+
+
+async def read_topic(settings: Settings, name: str) -> list[Any]:
+    """Every record of one of the pipeline's topics, up to its end now (aiokafka records)."""
+    topic = settings.kafka.topic(name)
+    # Positions start at the beginning through the reset policy: an explicit seek after
+    # assign() can lose the race with the consumer's own reset and land at the end.
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    # Let the consumer's background task start: aiokafka raises CancelledError from stop()
+    # when that task is cancelled before it ever ran.
+    await asyncio.sleep(0)
+    records: list[Any] = []
+    try:
+        # Every topic read here was created with the configured partition count.
+        partitions = [TopicPartition(topic, p) for p in range(settings.kafka.topic_partitions)]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        while pending:
+            batch = await consumer.getmany(*pending, timeout_ms=1000)
+            records += [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    return records
