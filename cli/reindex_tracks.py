@@ -8,8 +8,9 @@ have no usable audio), and builds, publishes and announces a complete snapshot. 
 keep serving the old version's snapshot until that one arrives.
 
 Positions are committed after every batch is sent, so an interrupted run resumes where it
-stopped; running it again after it finished sends nothing. The copies it sends carry a header,
-so a later run passes over them instead of sending them once more.
+stopped; running it again after it finished sends nothing. The copies it sends carry a header
+with the model version, so a later run for the same model passes over them instead of sending
+them once more (``--restart`` looks at every record again).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from stores.tracks import TrackStore
 from streams.names import TRACK_DISCOVERED
 from streams.replay import Progress, print_progress, replay
 
-#: Header on the records this command sends back, so a later replay passes over them.
+#: Header on the records this command sends back, naming the model version they were sent for:
+#: a resumed run passes over its own copies (some may still be in flight), while a reindex to
+#: a later model treats them as ordinary records (after compaction they may be all that is left).
 RESENT = "spotrec-reindex"
 #: Seconds without a new vector before the command says what may be wrong.
 STALL_HINT_S = 120.0
@@ -64,14 +67,15 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
         await producer.start()
         sent = settled = skipped = resent = 0
+        marker = model_version.encode()
         try:
 
             async def resend(records: Sequence[Any]) -> None:
                 nonlocal sent, settled, skipped, resent
                 acks: list[Awaitable[Any]] = []
                 for record in records:
-                    if any(name == RESENT for name, _ in record.headers or ()):
-                        resent += 1  # a copy sent by an earlier run (or this one, resumed)
+                    if not options.restart and (RESENT, marker) in (record.headers or ()):
+                        resent += 1  # a copy an earlier run for this model already sent
                         continue
                     try:
                         track = decode(TrackDiscoveredV1, record.value or b"")
@@ -85,7 +89,7 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
                     # The record as it was: same key, so compaction still keeps one per track.
                     acks.append(
                         await producer.send(
-                            topic, record.value, key=record.key, headers=[(RESENT, b"1")]
+                            topic, record.value, key=record.key, headers=[(RESENT, marker)]
                         )
                     )
                 # Acknowledged before the replay commits past them: a crash re-sends, never loses.
