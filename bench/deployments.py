@@ -20,15 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from config.settings import Settings
-from stores.cassandra import CassandraSession
 from stores.migrations import migrate
-from stores.objects import ensure_bucket, s3_client
+from stores.objects import ensure_bucket
 from streams.names import AUDIO_STORED, PLAYLISTS, TRACK_DISCOVERED
 from streams.provision import ensure_topics
-from tests.pipelines import start_worker, until
+from tests.pipelines import remove_deployment, start_worker, until
 from tests.processes import terminate
 from tests.worker_logs import Worker
 
@@ -120,29 +118,7 @@ async def isolated_deployment(
         await ensure_topics(settings)
         yield Deployment(run, folder, settings, env)
     finally:
-        await _remove(settings, run)
-
-
-async def _remove(settings: Settings, run: str) -> None:
-    """Drop the run's keyspace, delete its topics, empty and delete its bucket."""
-    async with CassandraSession(settings.cassandra) as db:
-        await db.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    await admin.start()
-    try:
-        # The prefixed topics and Faust's leader topic, named after the app id: all start so.
-        ours = [t for t in await admin.list_topics() if t.startswith(run)]
-        if ours:
-            await admin.delete_topics(ours)
-    finally:
-        await admin.close()
-    async with s3_client(settings.s3) as s3:
-        paginator = s3.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=settings.s3.bucket):
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:
-                await s3.delete_objects(Bucket=settings.s3.bucket, Delete={"Objects": keys})
-        await s3.delete_bucket(Bucket=settings.s3.bucket)
+        await remove_deployment(settings, run)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Helpers for tests that run the whole pipeline: a deployment, workers, broadcasts, polling.
 
 Reads the session's settings and the fake catalogue; creates a Cassandra keyspace, an S3 bucket,
-a topic prefix and a consumer group of the run's own (dropped again by :func:`drop_keyspace`),
+a topic prefix and a consumer group of the run's own (removed again by :func:`remove_deployment`),
 starts real ``spotrec worker`` and ``spotrec produce-playlists`` processes with the matching
 ``SPOTREC_*`` environment, and writes each worker's output to a log file.
 """
@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from config.settings import PROJECT_ROOT, Settings
 from schemas.snapshots import IndexUpdatedV1
 from stores.cassandra import CassandraSession
 from stores.migrations import migrate
-from stores.objects import ensure_bucket
+from stores.objects import ensure_bucket, s3_client
 from streams.names import INDEX_UPDATED
 from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC, Catalogue
 from tests.fakes.deezer_api import FakeDeezer
@@ -99,10 +100,30 @@ async def isolated_deployment(
     return settings, env
 
 
-async def drop_keyspace(servers: Settings, keyspace: str) -> None:
-    """Drop a run's keyspace."""
-    async with CassandraSession(servers.cassandra) as db:
-        await db.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+async def remove_deployment(settings: Settings, run: str) -> None:
+    """Drop the run's keyspace, delete its topics, and empty and delete its bucket.
+
+    Its processes must be stopped first. Without this, every run would leave its topics behind
+    and a long-lived development Kafka would slow down under thousands of partitions.
+    """
+    async with CassandraSession(settings.cassandra) as db:
+        await db.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    await admin.start()
+    try:
+        # The prefixed topics and Faust's leader topic, named after the app id: all start so.
+        ours = [t for t in await admin.list_topics() if t.startswith(run)]
+        if ours:
+            await admin.delete_topics(ours)
+    finally:
+        await admin.close()
+    async with s3_client(settings.s3) as s3:
+        paginator = s3.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=settings.s3.bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                await s3.delete_objects(Bucket=settings.s3.bucket, Delete={"Objects": keys})
+        await s3.delete_bucket(Bucket=settings.s3.bucket)
 
 
 async def start_worker(

@@ -20,7 +20,7 @@ from config.settings import Settings
 from tests.fakes.catalogue import Catalogue, build_catalogue
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
-from tests.pipelines import drop_keyspace, isolated_deployment, new_run_id, start_worker
+from tests.pipelines import isolated_deployment, new_run_id, remove_deployment, start_worker
 from tests.processes import terminate
 
 
@@ -56,4 +56,4 @@ async def pipeline(
                 yield Pipeline(settings, catalogue, spotify, deezer, api, log, env)
         finally:
             await terminate(worker)
-            await drop_keyspace(servers, run)
+            await remove_deployment(settings, run)

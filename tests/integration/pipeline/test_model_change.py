@@ -32,11 +32,11 @@ from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
 from tests.pipelines import (
     NO_AUDIO,
-    drop_keyspace,
     interrupt_mid_replay,
     isolated_deployment,
     new_run_id,
     produce_playlists,
+    remove_deployment,
     run_cli,
     start_worker,
     until,
@@ -96,7 +96,7 @@ async def deployment(servers: Settings, tmp_path: Path) -> AsyncIterator[Deploym
             async with TestClient(TestServer(create_app(settings))) as api:
                 yield Deployment(settings, env, catalogue, deezer, api, tmp_path)
         finally:
-            await drop_keyspace(servers, run)
+            await remove_deployment(settings, run)
 
 
 async def test_reindex_from_tracks_switches_models_without_a_gap(deployment: Deployment) -> None:

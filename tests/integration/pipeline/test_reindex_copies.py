@@ -23,7 +23,7 @@ from streams.provision import ensure_topics
 from tests.fakes.catalogue import build_catalogue
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
-from tests.pipelines import drop_keyspace, isolated_deployment, new_run_id, spotrec
+from tests.pipelines import isolated_deployment, new_run_id, remove_deployment, spotrec
 
 
 def _track(n: int) -> TrackDiscoveredV1:
@@ -105,4 +105,4 @@ async def test_own_copies_are_passed_over_and_older_models_copies_are_sent(
         assert status == 1, out
         assert re.search(r"5 records replayed, 5 tracks sent to the workers", out), out
     finally:
-        await drop_keyspace(servers, run)
+        await remove_deployment(settings, run)

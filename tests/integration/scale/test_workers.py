@@ -32,10 +32,10 @@ from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
 from tests.pipelines import (
     catalogue_track_ids,
-    drop_keyspace,
     isolated_deployment,
     new_run_id,
     produce_playlists,
+    remove_deployment,
     start_worker,
     until,
 )
@@ -121,7 +121,7 @@ async def _deployment(
         finally:
             for worker in workers:
                 await terminate(worker.process)
-            await drop_keyspace(servers, run)
+            await remove_deployment(settings, run)
 
 
 @pytest.fixture
