@@ -83,8 +83,8 @@ class Manifest:
             the epoch (``None`` when no mark was recorded): the indexer rebuilds when it moves.
         transform: How vectors were transformed before indexing (``None``: as stored), e.g. the
             frozen z-scoring statistics.
-        missing: Tracks that have a vector of another model version but none of this one (and
-            whose audio is not known to be unusable) when the snapshot was built. A snapshot
+        missing: Tracks that have a vector of another model version but none of this one, and
+            whose audio did not turn out unusable or fail, when the snapshot was built. A snapshot
             with ``missing > 0`` is incomplete: a reindex to this model version is under way,
             and query nodes keep serving a complete snapshot instead.
         metric: Always ``"angular"`` in format 1.
