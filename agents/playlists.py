@@ -7,7 +7,6 @@ audio). Unreadable messages and playlists that do not exist go to ``dead-letters
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -25,9 +24,6 @@ from streams.topics import playlists_topic, track_discovered_topic
 
 logger = logging.getLogger(__name__)
 
-#: Tries per playlist when the source fails transiently (network, 5xx, rate limit).
-CRAWL_ATTEMPTS = 3
-
 
 @app.agent(playlists_topic)
 async def crawl_playlists(stream: StreamT[Any]) -> None:
@@ -39,24 +35,19 @@ async def crawl_playlists(stream: StreamT[Any]) -> None:
         except InvalidRecord as exc:
             await dead_letter(event, str(exc), "crawl_playlists")
             continue
-        for attempt in range(1, CRAWL_ATTEMPTS + 1):
-            stats = CrawlStats()
-            try:
-                sent, known = await _crawl(ref, stats)
-            except SourceError as exc:
-                if exc.retriable and attempt < CRAWL_ATTEMPTS:
-                    # Re-crawling re-sends tracks already sent; downstream writes are upserts.
-                    await asyncio.sleep(2.0**attempt)
-                    continue
-                await dead_letter(event, f"{ref}: {exc}", "crawl_playlists")
-                break
-            except Exception as exc:
-                # A crashed agent acks the event it was on: park it instead, so it is never lost.
-                logger.exception("crawl_playlists failed on %s", ref)
-                await dead_letter(event, f"{ref}: {unexpected(exc)}", "crawl_playlists")
-                break
-            logger.info("playlist %s: %d sent, %d already known; %s", ref, sent, known, stats)
-            break
+        stats = CrawlStats()
+        try:
+            sent, known = await _crawl(ref, stats)
+        except SourceError as exc:
+            # The source clients already retried each request with back-off: this is final.
+            await dead_letter(event, f"{ref}: {exc}", "crawl_playlists")
+            continue
+        except Exception as exc:
+            # A crashed agent acks the event it was on: park it instead, so it is never lost.
+            logger.exception("crawl_playlists failed on %s", ref)
+            await dead_letter(event, f"{ref}: {unexpected(exc)}", "crawl_playlists")
+            continue
+        logger.info("playlist %s: %d sent, %d already known; %s", ref, sent, known, stats)
 
 
 async def _crawl(ref: PlaylistRef, stats: CrawlStats) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.errors import json_errors
-from api.keys import cassandra_key, follower_key, holder_key, settings_key, tracks_key
+from api.keys import follower_key, holder_key, settings_key, tracks_key
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
@@ -24,7 +24,6 @@ async def _cassandra(app: web.Application) -> AsyncIterator[None]:
     settings = app[settings_key]
     session = CassandraSession(settings.cassandra)
     await session.start()
-    app[cassandra_key] = session
     app[tracks_key] = TrackStore(session, settings.cassandra.keyspace)
     yield
     await session.stop()

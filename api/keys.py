@@ -6,11 +6,9 @@ from aiohttp import web
 
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
-from stores.cassandra import CassandraSession
 from stores.tracks import TrackStore
 
 settings_key = web.AppKey("settings", Settings)
-cassandra_key = web.AppKey("cassandra", CassandraSession)
 tracks_key = web.AppKey("tracks", TrackStore)
 holder_key = web.AppKey("snapshot_holder", SnapshotHolder)
 follower_key = web.AppKey("snapshot_follower", SnapshotFollower)

@@ -18,8 +18,6 @@ import logging
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
 from features.versions import model_version_of
@@ -32,6 +30,7 @@ from snapshots.local import prune_local
 from snapshots.store import download, to_serve
 from stores.objects import ObjectStore
 from streams.names import INDEX_UPDATED
+from streams.provision import create_missing
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +73,7 @@ class SnapshotFollower:
     async def start(self) -> None:
         """Subscribe first, then load the newest snapshot: no broadcast can fall in between."""
         topic = self.settings.kafka.topic(INDEX_UPDATED)
-        await _ensure_topic(self.settings.kafka.bootstrap, topic)
+        await create_missing(self.settings.kafka.bootstrap, {topic: 1})  # before any worker
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka.bootstrap,
             group_id=None,  # every query node must see every broadcast
@@ -166,16 +165,3 @@ class SnapshotFollower:
             else f", until one of {self.model_version} is complete",
         )
         return True
-
-
-async def _ensure_topic(bootstrap: str, topic: str) -> None:
-    """Create the one-partition broadcast topic if no worker has created it yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            # A worker may create it between the listing and this call.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-    finally:
-        await admin.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -26,7 +25,7 @@ from stores.migrations import migrate
 from stores.objects import ensure_bucket
 from streams.names import AUDIO_STORED, PLAYLISTS, TRACK_DISCOVERED
 from streams.provision import ensure_topics
-from tests.pipelines import remove_deployment, start_worker, until
+from tests.pipelines import remove_deployment, run_scoped, start_worker, until
 from tests.processes import terminate
 from tests.worker_logs import Worker
 
@@ -85,32 +84,21 @@ async def isolated_deployment(
     """
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     roots = tuple(local_roots)
-    settings = base.model_copy(
+    scoped, env = run_scoped(base, run, folder)
+    settings = scoped.model_copy(
         update={
-            "run_dir": folder,
-            "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
-            "s3": base.s3.model_copy(update={"bucket": run}),
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
-            "worker": base.worker.model_copy(update={"app_id": run}),
             "model": base.model.model_copy(update={"version": model}),
             "audio": base.audio.model_copy(update={"local_roots": roots}),
-            "index": base.index.model_copy(
-                update={"interval_s": interval_s, "cache_dir": folder / "snapshots"}
-            ),
+            "index": scoped.index.model_copy(update={"interval_s": interval_s}),
         }
     )
-    env = {
-        **os.environ,
-        "SPOTREC_RUN_DIR": str(folder),
-        "SPOTREC_CASSANDRA_KEYSPACE": run,
-        "SPOTREC_S3_BUCKET": run,
-        "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
-        "SPOTREC_WORKER_APP_ID": run,
-        "SPOTREC_MODEL_VERSION": model,
-        "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps([str(root) for root in roots]),
-        "SPOTREC_INDEX_INTERVAL_S": str(interval_s),
-        "SPOTREC_INDEX_CACHE_DIR": str(folder / "snapshots"),
-    }
+    env.update(
+        {
+            "SPOTREC_MODEL_VERSION": model,
+            "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps([str(root) for root in roots]),
+            "SPOTREC_INDEX_INTERVAL_S": str(interval_s),
+        }
+    )
     try:
         await migrate(settings.cassandra)
         await ensure_bucket(settings.s3)

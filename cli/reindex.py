@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cli.reindex_tracks import ReplayOptions, from_tracks
+from cli.reindex_tracks import from_tracks
 from config.settings import Settings
 from features.versions import model_version_of
 from schemas.decoding import decode
@@ -33,7 +33,7 @@ from stores.migrations import EMBEDDING_DIM, migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
 from streams.names import FEATURES_EXTRACTED, TRACK_DISCOVERED
-from streams.replay import print_progress, replay
+from streams.replay import ReplayOptions, replay
 
 
 def register(subparsers: Any) -> None:
@@ -147,10 +147,7 @@ async def _from_features(settings: Settings, options: ReplayOptions) -> int:
                 settings.kafka.topic(topic),
                 f"{group}.{topic}",
                 handle,
-                restart=options.restart,
-                report=print_progress,
-                batch_size=options.batch_size,
-                max_rate=options.max_rate,
+                options,
             )
             print(f"\n{topic}: {progress.records} records replayed")
         if skipped:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -35,7 +34,7 @@ from stores.migrations import migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
 from streams.names import TRACK_DISCOVERED
-from streams.replay import Progress, print_progress, replay
+from streams.replay import Progress, ReplayOptions, print_progress, replay
 
 #: Header on the records this command sends back, naming the model version they were sent for:
 #: a resumed run passes over its own copies (some may still be in flight), while a reindex to
@@ -45,15 +44,6 @@ RESENT = "spotrec-reindex"
 STALL_HINT_S = 120.0
 #: Shortest pause between two coverage readings; longer when a reading itself takes long.
 POLL_S = 2.0
-
-
-@dataclass(frozen=True)
-class ReplayOptions:
-    """How a reindex replays: from the start or from its committed positions, and how fast."""
-
-    restart: bool = False
-    batch_size: int = 500
-    max_rate: float | None = None
 
 
 async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
@@ -101,10 +91,7 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
                 topic,
                 f"{settings.worker.app_id}.reindex-from-tracks",
                 resend,
-                restart=options.restart,
-                report=print_progress,
-                batch_size=options.batch_size,
-                max_rate=options.max_rate,
+                options,
             )
         finally:
             await producer.stop()

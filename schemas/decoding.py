@@ -40,7 +40,7 @@ def decode(cls: type[R], raw: bytes) -> R:
     if isinstance(meta, dict) and meta.get("ns") not in (None, name):
         msg = f"a {meta.get('ns')} record; expected {name}"
         raise InvalidRecord(msg)
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {k: v for k, v in data.items() if k in cls._options.fields}
     for field, value in fields.items():
         if not _conforms(value, hints[field]):
@@ -51,6 +51,16 @@ def decode(cls: type[R], raw: bytes) -> R:
     except (TypeError, ValueError) as exc:
         msg = f"{name}: {exc}"
         raise InvalidRecord(msg) from exc
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    # Resolving string annotations costs more than the rest of decoding: once per record class.
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _conforms(value: Any, tp: Any) -> bool:

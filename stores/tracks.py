@@ -136,15 +136,6 @@ class TrackStore:
             return True
         return status == "extracted" and await self.has_embedding(track_id, model_version)
 
-    async def get(self, track_id: str) -> TrackRow | None:
-        """A track's stored metadata and status."""
-        stmt = await self._stmt(
-            "SELECT track_id, name, artists, album, audio_status, audio_error "
-            "FROM {ks}.tracks WHERE track_id = ?"
-        )
-        rows = await self.db.execute(stmt, (track_id,))
-        return _row(rows[0]) if rows else None
-
     async def with_status(self, status: AudioStatus, offset: int, limit: int) -> list[TrackRow]:
         """A page of the tracks in one status (through the SAI index on ``audio_status``)."""
         stmt = await self._stmt(

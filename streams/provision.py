@@ -13,6 +13,7 @@ join the group; a topic that exists when the worker starts is never requested ag
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -64,22 +65,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [name for name in wanted if name not in existing]
-        for name in missing:
-            # Another worker may create it between the listing and this call.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            name,
-                            num_partitions=wanted[name],
-                            replication_factor=1,
-                            topic_configs={"cleanup.policy": "compact"}
-                            if name in compacted
-                            else {},
-                        )
-                    ]
-                )
+        missing = await _create(admin, existing, wanted, compacted)
         present = [name for name in wanted if name in existing]
         for description in await admin.describe_topics(present) if present else []:
             name, count = description["topic"], len(description["partitions"])
@@ -92,4 +78,41 @@ async def ensure_topics(settings: Settings) -> list[str]:
                 raise RuntimeError(msg)
     finally:
         await admin.close()
+    return missing
+
+
+async def create_missing(bootstrap: str, wanted: dict[str, int]) -> list[str]:
+    """Create those of ``wanted`` (name -> partitions) that do not exist; returns them.
+
+    For a process that needs one topic, not the worker's whole set (a query node).
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return await _create(admin, set(await admin.list_topics()), wanted, frozenset())
+    finally:
+        await admin.close()
+
+
+async def _create(
+    admin: AIOKafkaAdminClient,
+    existing: set[str],
+    wanted: dict[str, int],
+    compacted: Collection[str],
+) -> list[str]:
+    missing = [name for name in wanted if name not in existing]
+    for name in missing:
+        # Another process may create it between the listing and this call.
+        with contextlib.suppress(TopicAlreadyExistsError):
+            config = {"cleanup.policy": "compact"} if name in compacted else {}
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        name,
+                        num_partitions=wanted[name],
+                        replication_factor=1,
+                        topic_configs=config,
+                    )
+                ]
+            )
     return missing

@@ -24,6 +24,22 @@ from config.settings import KafkaSettings
 Handler = Callable[[Sequence[Any]], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Where a replay starts and how fast it goes.
+
+    Attributes:
+        restart: Start from the beginning even if an earlier run committed positions.
+        batch_size: Most records per batch (and per commit).
+        max_rate: Most records per second, so a replay on a live deployment leaves Cassandra
+            and the workers room for the live traffic (``None``: as fast as it goes).
+    """
+
+    restart: bool = False
+    batch_size: int = 500
+    max_rate: float | None = None
+
+
 @dataclass
 class Progress:
     """How far a replay got, in offsets (compacted topics have gaps, so not in records)."""
@@ -57,11 +73,8 @@ async def replay(
     topic: str,
     group: str,
     handle: Handler,
-    *,
-    restart: bool = False,
-    report: Callable[[Progress], None] = lambda _: None,
-    batch_size: int = 500,
-    max_rate: float | None = None,
+    options: ReplayOptions = ReplayOptions(),
+    report: Callable[[Progress], None] = print_progress,
 ) -> Progress:
     """Feed every record of ``topic`` (up to its current end) to ``handle`` in batches.
 
@@ -71,11 +84,8 @@ async def replay(
         group: Consumer group under which positions are committed (one per replay kind).
         handle: Awaited with each batch; a failure stops the replay before that batch is
             committed, so the next run handles it again.
-        restart: Start from the beginning even if an earlier run committed positions.
-        report: Called after every batch with the progress so far.
-        batch_size: Most records per batch (and per commit).
-        max_rate: Most records per second, so a replay on a live deployment leaves Cassandra
-            and the workers room for the live traffic (``None``: as fast as it goes).
+        options: Where to start, batch size and rate limit.
+        report: Called after every batch with the progress so far (default: print it).
 
     Returns:
         The final progress.
@@ -98,7 +108,7 @@ async def replay(
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:
-            committed = None if restart else await consumer.committed(tp)
+            committed = None if options.restart else await consumer.committed(tp)
             if committed is None:
                 await consumer.seek_to_beginning(tp)
             else:
@@ -108,7 +118,9 @@ async def replay(
         report(progress)
         pending = {tp for tp in partitions if starts[tp] < ends[tp]}
         while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000, max_records=batch_size)
+            batch = await consumer.getmany(
+                *pending, timeout_ms=1000, max_records=options.batch_size
+            )
             records = [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
             if records:
                 await handle(records)
@@ -118,9 +130,9 @@ async def replay(
             progress.records += len(records)
             progress.done = sum(positions[tp] - starts[tp] for tp in partitions)
             report(progress)
-            if max_rate and pending:
+            if options.max_rate and pending:
                 # Sleep until the records so far are no faster than the rate allows.
-                ahead = progress.records / max_rate - (time.monotonic() - progress.started)
+                ahead = progress.records / options.max_rate - (time.monotonic() - progress.started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         return progress

@@ -19,26 +19,26 @@ from streams.names import (
     PLAYLISTS,
     TRACK_DISCOVERED,
 )
+from streams.provision import topic_partitions
 
 
-def _raw_topic(name: str, partitions: int) -> TopicT:
+def _raw_topic(name: str) -> TopicT:
     return app.topic(
         settings.kafka.topic(name),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=partitions,
+        partitions=_partitions[settings.kafka.topic(name)],
     )
 
 
-# Every topic an agent reads has the same partition count, as Faust's tables require, and that
-# count bounds how many workers can share the work.
-_partitions = settings.kafka.topic_partitions
-playlists_topic = _raw_topic(PLAYLISTS, _partitions)
-track_discovered_topic = _raw_topic(TRACK_DISCOVERED, _partitions)
-audio_stored_topic = _raw_topic(AUDIO_STORED, _partitions)
-features_extracted_topic = _raw_topic(FEATURES_EXTRACTED, _partitions)
-dead_letters_topic = _raw_topic(DEAD_LETTERS, _partitions)
-# A broadcast to every query node: one partition keeps the versions in order.
-index_updated_topic = _raw_topic(INDEX_UPDATED, 1)
+# Partition counts as provisioned (``streams.provision``): the same for every topic an agent
+# reads, one for the broadcast to query nodes.
+_partitions = topic_partitions(settings)
+playlists_topic = _raw_topic(PLAYLISTS)
+track_discovered_topic = _raw_topic(TRACK_DISCOVERED)
+audio_stored_topic = _raw_topic(AUDIO_STORED)
+features_extracted_topic = _raw_topic(FEATURES_EXTRACTED)
+dead_letters_topic = _raw_topic(DEAD_LETTERS)
+index_updated_topic = _raw_topic(INDEX_UPDATED)

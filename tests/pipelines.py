@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -44,6 +44,32 @@ def new_run_id(prefix: str) -> str:
     return f"{prefix}{os.urandom(5).hex()}"
 
 
+def run_scoped(base: Settings, run: str, folder: Path) -> tuple[Settings, dict[str, str]]:
+    """``base`` with the run's own keyspace, bucket, topic prefix, app id and folders, and the
+    ``SPOTREC_*`` environment that tells a ``spotrec`` process the same.
+    """
+    settings = base.model_copy(
+        update={
+            "run_dir": folder,
+            "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
+            "s3": base.s3.model_copy(update={"bucket": run}),
+            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
+            "worker": base.worker.model_copy(update={"app_id": run}),
+            "index": base.index.model_copy(update={"cache_dir": folder / "snapshots"}),
+        }
+    )
+    env = {
+        **os.environ,
+        "SPOTREC_RUN_DIR": str(folder),
+        "SPOTREC_CASSANDRA_KEYSPACE": run,
+        "SPOTREC_S3_BUCKET": run,
+        "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
+        "SPOTREC_WORKER_APP_ID": run,
+        "SPOTREC_INDEX_CACHE_DIR": str(folder / "snapshots"),
+    }
+    return settings, env
+
+
 async def isolated_deployment(
     servers: Settings,
     *,
@@ -69,34 +95,21 @@ async def isolated_deployment(
     Returns:
         The settings for in-process clients and the environment for ``spotrec`` processes.
     """
-    base = settings_for_fakes(servers, spotify=spotify, deezer=deezer)
+    base, env = run_scoped(settings_for_fakes(servers, spotify=spotify, deezer=deezer), run, tmp)
     settings = base.model_copy(
-        update={
-            "run_dir": tmp,
-            "cassandra": base.cassandra.model_copy(update={"keyspace": run}),
-            "s3": base.s3.model_copy(update={"bucket": run}),
-            "kafka": base.kafka.model_copy(update={"topic_prefix": f"{run}."}),
-            "worker": base.worker.model_copy(update={"app_id": run}),
-            "index": base.index.model_copy(
-                update={"interval_s": 2.0, "trees": 10, "cache_dir": tmp / "snapshots"}
-            ),
-        }
+        update={"index": base.index.model_copy(update={"interval_s": 2.0, "trees": 10})}
     )
     await migrate(settings.cassandra)
     await ensure_bucket(settings.s3)
-    env = {
-        **os.environ,
-        **settings_env(settings),
-        "SPOTREC_RUN_DIR": str(tmp),
-        "SPOTREC_CASSANDRA_KEYSPACE": run,
-        "SPOTREC_S3_BUCKET": run,
-        "SPOTREC_KAFKA_TOPIC_PREFIX": f"{run}.",
-        "SPOTREC_WORKER_APP_ID": run,
-        "SPOTREC_INDEX_INTERVAL_S": "2",
-        "SPOTREC_INDEX_TREES": "10",
-        "SPOTREC_MODEL_BATCH_SIZE": "8",
-        **(worker_env or {}),
-    }
+    env.update(settings_env(settings))
+    env.update(
+        {
+            "SPOTREC_INDEX_INTERVAL_S": "2",
+            "SPOTREC_INDEX_TREES": "10",
+            "SPOTREC_MODEL_BATCH_SIZE": "8",
+            **(worker_env or {}),
+        }
+    )
     return settings, env
 
 
@@ -126,56 +139,38 @@ async def remove_deployment(settings: Settings, run: str) -> None:
         await s3.delete_bucket(Bucket=settings.s3.bucket)
 
 
-async def start_worker(
-    env: dict[str, str], data_dir: Path, log: Path, *args: str
-) -> asyncio.subprocess.Process:
-    """A ``spotrec worker`` process with its own data directory, its output in ``log``."""
-    with log.open("wb") as out:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "cli",
-            "worker",
-            f"--data-dir={data_dir}",
-            *args,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-
-
-async def produce_playlists(env: dict[str, str], refs: Iterable[str]) -> None:
-    """Send playlist references with ``spotrec produce-playlists``; fails the test if it fails."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        "produce-playlists",
-        *refs,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out, _ = await proc.communicate()
-    assert proc.returncode == 0, out.decode()
-
-
-async def spotrec(
-    env: dict[str, str], *args: str, deadline_s: float | None = None
-) -> tuple[int, str]:
-    """Run ``spotrec ARGS`` to the end: its exit status and output (-9: killed at the deadline)."""
-    proc = await asyncio.create_subprocess_exec(
+async def _spawn(env: dict[str, str], *args: str, stdout: Any) -> asyncio.subprocess.Process:
+    """``spotrec ARGS`` as a process of the project's Python, its output and errors together."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "cli",
         *args,
         cwd=PROJECT_ROOT,
         env=env,
-        stdout=asyncio.subprocess.PIPE,
+        stdout=stdout,
         stderr=asyncio.subprocess.STDOUT,
     )
+
+
+async def start_worker(
+    env: dict[str, str], data_dir: Path, log: Path, *args: str
+) -> asyncio.subprocess.Process:
+    """A ``spotrec worker`` process with its own data directory, its output in ``log``."""
+    with log.open("wb") as out:
+        return await _spawn(env, "worker", f"--data-dir={data_dir}", *args, stdout=out)
+
+
+async def produce_playlists(env: dict[str, str], refs: Iterable[str]) -> None:
+    """Send playlist references with ``spotrec produce-playlists``; fails the test if it fails."""
+    await run_cli(env, "produce-playlists", *refs)
+
+
+async def spotrec(
+    env: dict[str, str], *args: str, deadline_s: float | None = None
+) -> tuple[int, str]:
+    """Run ``spotrec ARGS`` to the end: its exit status and output (-9: killed at the deadline)."""
+    proc = await _spawn(env, *args, stdout=asyncio.subprocess.PIPE)
     try:
         async with asyncio.timeout(deadline_s):
             out, _ = await proc.communicate()
@@ -199,16 +194,7 @@ async def interrupt_mid_replay(env: dict[str, str], topic: str, *args: str) -> t
     Returns:
         The offsets done when the interrupt was sent, the replay's total, and the whole output.
     """
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli",
-        *args,
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    proc = await _spawn(env, *args, stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     progress = re.compile(rf"{re.escape(topic)}: (\d+)/(\d+) ")
     lines: list[str] = []
