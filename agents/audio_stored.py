@@ -68,58 +68,51 @@ async def extract_features(stream: StreamT[Any]) -> None:
                 await dead_letter(event, unexpected(exc), "extract_features")
 
 
+async def _audio_to_embed(item: AudioStoredV1) -> bytes | None:
+    """The stored audio of a track still to embed; ``None`` if it has its vector or no audio."""
+    if await resources.tracks.has_embedding(item.track_id, model_version):
+        return None  # a replayed event: the vector is stored already
+    try:
+        return await resources.objects.get(item.object_key)
+    except ObjectNotFound:
+        await resources.tracks.set_status(
+            item.track_id, "failed", error=f"audio object {item.object_key} is missing"
+        )
+        return None
+
+
 async def embed_batch(batch: list[AudioStoredV1]) -> int:
     """Extract, store and announce the vectors of a batch; returns how many were stored."""
     extractor = await resources.extractor()
     tracks, objects = resources.tracks, resources.objects
-    present: list[tuple[AudioStoredV1, bytes]] = []
-    for item in batch:
-        if await tracks.has_embedding(item.track_id, model_version):
-            continue  # a replayed event: the vector is stored already
-        try:
-            present.append((item, await objects.get(item.object_key)))
-        except ObjectNotFound:
-            await tracks.set_status(
-                item.track_id, "failed", error=f"audio object {item.object_key} is missing"
-            )
+    # The reads of a batch overlap: each is a network round trip.
+    fetched = await asyncio.gather(*(_audio_to_embed(item) for item in batch))
+    present = [(item, data) for item, data in zip(batch, fetched, strict=True) if data is not None]
     if not present:
         return 0
     outcomes = await asyncio.to_thread(lambda: list(extractor.extract(d for _, d in present)))
-    now = datetime.now(UTC)
-    embedded: list[tuple[AudioStoredV1, FeaturesExtractedV1]] = []
+    now = datetime.now(UTC).timestamp()
+    embedded: list[FeaturesExtractedV1] = []
     for (item, _), outcome in zip(present, outcomes, strict=True):
         if isinstance(outcome, Exception):
             await tracks.set_status(item.track_id, "unavailable", error=str(outcome))
             logger.info("track %s: audio not usable: %s", item.track_id, outcome)
             continue
-        tags = outcome.top_tags(TOP_TAGS)
-        record = FeaturesExtractedV1(
-            track_id=item.track_id,
-            model_version=outcome.version,
-            embedding=[float(v) for v in outcome.vector],
-            audio_source=item.audio_source,
-            audio_sha256=item.sha256,
-            tags=[[name, p] for name, p in tags],
-            extracted_at=now.timestamp(),
+        embedded.append(
+            FeaturesExtractedV1(
+                track_id=item.track_id,
+                model_version=outcome.version,
+                embedding=[float(v) for v in outcome.vector],
+                audio_source=item.audio_source,
+                audio_sha256=item.sha256,
+                tags=[[name, p] for name, p in outcome.top_tags(TOP_TAGS)],
+                extracted_at=now,
+            )
         )
-        await tracks.upsert_embedding(
-            track_id=item.track_id,
-            model_version=record.model_version,
-            embedding=record.embedding,
-            tags=dict(tags),
-            audio_source=item.audio_source,
-            audio_sha256=item.sha256,
-            extracted_at=now,
-        )
-        embedded.append((item, record))
-    # The mark moves before any track is marked extracted: a crash in between leaves the
-    # tracks unsettled, so the replayed events redo the batch and move the mark again.
-    for version in {record.model_version for _, record in embedded}:
-        await tracks.touch_model_version(version)
-    for item, record in embedded:
-        await tracks.set_status(item.track_id, "extracted", audio_source=item.audio_source)
+    await tracks.store_features(embedded)
+    for record in embedded:
         await features_extracted_topic.send(
-            key=features_key(item.track_id, record.model_version), value=record.dumps()
+            key=features_key(record.track_id, record.model_version), value=record.dumps()
         )
     if settings.audio.retention_s == 0:
         for item, _ in present:

@@ -25,7 +25,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.errors import SnapshotError
-from snapshots.index import LoadedSnapshot
+from snapshots.index import LoadedSnapshot, load_snapshot
 from snapshots.local import prune_local
 from snapshots.store import download, to_serve
 from stores.objects import ObjectStore
@@ -136,12 +136,11 @@ class SnapshotFollower:
         previous = self.holder.current
         try:
             folder: Path = await download(self.objects, manifest_key, self.cache_dir)
-            snapshot = await asyncio.to_thread(LoadedSnapshot.open, folder)
-            if not snapshot.manifest.complete:
+            snapshot = await load_snapshot(folder)
+            if not snapshot.manifest.complete:  # rare: followers skip incomplete broadcasts
                 snapshot.close()
                 msg = f"incomplete: {snapshot.manifest.missing} tracks of other versions missing"
                 raise SnapshotError(msg)
-            await asyncio.to_thread(snapshot.warm)
         except SnapshotError as exc:
             logger.error(
                 "refused snapshot %s, still serving the previous one: %s", manifest_key, exc

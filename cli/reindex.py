@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from cli.reindex_tracks import from_tracks
@@ -121,22 +120,8 @@ async def _from_features(settings: Settings, options: ReplayOptions) -> int:
                 except InvalidRecord:
                     skipped += 1
                     continue
-                await tracks.upsert_embedding(
-                    track_id=features.track_id,
-                    model_version=features.model_version,
-                    embedding=features.embedding,
-                    tags={str(name): float(p) for name, p in features.tags},
-                    audio_source=features.audio_source,
-                    audio_sha256=features.audio_sha256,
-                    extracted_at=datetime.fromtimestamp(features.extracted_at, UTC),
-                )
                 stored.append(features)
-            for version in {features.model_version for features in stored}:
-                await tracks.touch_model_version(version)
-            for features in stored:
-                await tracks.set_status(
-                    features.track_id, "extracted", audio_source=features.audio_source
-                )
+            await tracks.store_features(stored)
 
         for topic, handle in (
             (TRACK_DISCOVERED, store_tracks),

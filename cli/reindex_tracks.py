@@ -27,7 +27,7 @@ from features.versions import model_version_of
 from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.tracks import TrackDiscoveredV1, check_track
-from snapshots.coverage import Coverage, measure
+from snapshots.coverage import Coverage, indexed_elsewhere, measure
 from snapshots.indexer import rebuild_now
 from stores.cassandra import CassandraSession
 from stores.migrations import migrate
@@ -62,7 +62,7 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
 
             async def resend(records: Sequence[Any]) -> None:
                 nonlocal sent, settled, skipped, resent
-                acks: list[Awaitable[Any]] = []
+                candidates: list[tuple[Any, str]] = []
                 for record in records:
                     if not options.restart and (RESENT, marker) in (record.headers or ()):
                         resent += 1  # a copy an earlier run for this model already sent
@@ -73,8 +73,15 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
                     except InvalidRecord:
                         skipped += 1  # parked in dead-letters.v1 when it was first consumed
                         continue
-                    if await tracks.settled(track.track_id, model_version):
-                        settled += 1
+                    candidates.append((record, track.track_id))
+                # The reads of a batch overlap instead of running one after another.
+                done = await asyncio.gather(
+                    *(tracks.settled(track_id, model_version) for _, track_id in candidates)
+                )
+                settled += sum(done)
+                acks: list[Awaitable[Any]] = []
+                for (record, _), is_settled in zip(candidates, done, strict=True):
+                    if is_settled:
                         continue
                     # The record as it was: same key, so compaction still keeps one per track.
                     acks.append(
@@ -114,7 +121,9 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
 
 async def _wait_for_vectors(db: CassandraSession, keyspace: str, model_version: str) -> Coverage:
     """Poll the coverage of ``model_version`` until nothing is missing, printing progress."""
-    first = await measure(db, keyspace, model_version)
+    # The other versions' vectors do not change while this one is written: read them once.
+    others = await indexed_elsewhere(db, keyspace, model_version)
+    first = await measure(db, keyspace, model_version, others=others)
     # Progress counts vectors written since the wait began, against what was missing then.
     progress = Progress(model_version, total=first.missing)
     last_change = time.monotonic()
@@ -134,7 +143,7 @@ async def _wait_for_vectors(db: CassandraSession, keyspace: str, model_version: 
             )
         await asyncio.sleep(pause)
         started = time.monotonic()
-        reading = await measure(db, keyspace, model_version)
+        reading = await measure(db, keyspace, model_version, others=others)
         # A catalogue large enough to make a reading slow is read less often.
         pause = max(POLL_S, 4 * (time.monotonic() - started))
         if reading.missing != coverage.missing:

@@ -34,28 +34,10 @@ from snapshots.manifest import (
     Manifest,
     new_version,
 )
-from snapshots.source import (
-    checked_keyspace,
-    current_mark,
-    read_metadata,
-    read_vectors,
-    vectors_changed_since,
-)
+from snapshots.source import checked_keyspace, current_mark, read_metadata, read_vectors
 from snapshots.transform import ZScore
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_DIM
-
-# current_mark and vectors_changed_since live in snapshots.source; the indexer uses them with
-# build_snapshot, so they are importable from here too.
-__all__ = [
-    "SEED",
-    "BuiltSnapshot",
-    "TrackVector",
-    "build_snapshot",
-    "current_mark",
-    "vectors_changed_since",
-    "write_snapshot",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +64,10 @@ class BuiltSnapshot:
     Attributes:
         folder: Holds ``manifest.json`` and the files it lists.
         manifest: The snapshot's manifest (also in ``folder``).
-        skipped: Track ids left out because their vector was not finite or had the wrong length.
     """
 
     folder: Path
     manifest: Manifest
-    skipped: tuple[str, ...] = ()
 
 
 async def build_snapshot(
@@ -136,7 +116,7 @@ async def build_snapshot(
         for track_id, (vector, tags) in vectors.items()
     ]
     del vectors
-    built = await asyncio.to_thread(
+    return await asyncio.to_thread(
         write_snapshot,
         workdir,
         tracks,
@@ -147,7 +127,6 @@ async def build_snapshot(
         jobs=jobs,
         missing=coverage.missing,
     )
-    return BuiltSnapshot(built.folder, built.manifest, skipped=tuple(sorted(skipped)))
 
 
 def write_snapshot(

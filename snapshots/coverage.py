@@ -68,11 +68,21 @@ async def model_versions(db: CassandraSession, keyspace: str) -> list[str]:
     return sorted(row["model_version"] for row in rows)
 
 
+async def indexed_elsewhere(db: CassandraSession, keyspace: str, model_version: str) -> set[str]:
+    """The ids of the tracks with a vector of any model version but ``model_version``."""
+    found: set[str] = set()
+    for other in await model_versions(db, keyspace):
+        if other != model_version:
+            found |= await track_ids(db, keyspace, other)
+    return found
+
+
 async def measure(
     db: CassandraSession,
     keyspace: str,
     model_version: str,
     have: Iterable[str] | None = None,
+    others: set[str] | None = None,
 ) -> Coverage:
     """The coverage of ``model_version``.
 
@@ -81,13 +91,13 @@ async def measure(
         keyspace: The keyspace holding the tables.
         model_version: The model version to measure.
         have: The ids of its vectors when the caller read them already (the indexer did).
+        others: The ids with a vector of another version (:func:`indexed_elsewhere`), when
+            the caller measures again and again while only this version is being written.
     """
     ks = checked_keyspace(keyspace)
     present = set(have) if have is not None else await track_ids(db, ks, model_version)
-    others: set[str] = set()
-    for other in await model_versions(db, ks):
-        if other != model_version:
-            others |= await track_ids(db, ks, other)
+    if others is None:
+        others = await indexed_elsewhere(db, ks, model_version)
     candidates = others - present
     if candidates:
         # Usually few: the SAI index reads only the excused rows, not the whole table.

@@ -67,7 +67,6 @@ class LeaseHeld(SnapshotError):
         )
         self.name = name
         self.holder = holder
-        self.retry_after = float(ttl_s)
 
 
 class LeaseLost(SnapshotError):

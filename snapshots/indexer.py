@@ -19,9 +19,10 @@ from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
 from schemas.snapshots import IndexUpdatedV1
-from snapshots.builder import build_snapshot, vectors_changed_since
+from snapshots.builder import build_snapshot
 from snapshots.errors import LeaseHeld, NothingToIndex
 from snapshots.lease import Lease
+from snapshots.source import current_mark, vectors_changed_since
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
@@ -33,6 +34,10 @@ logger = logging.getLogger(__name__)
 LEASE_RETRY_S = 0.5
 
 Broadcast = Callable[[IndexUpdatedV1], Awaitable[None]]
+
+#: (keyspace, model version) -> the change mark of the newest snapshot this process built or
+#: found published: while the mark has not moved past it, a tick has nothing to do.
+_indexed_marks: dict[tuple[str, str], int | None] = {}
 
 
 async def index_once(
@@ -83,10 +88,17 @@ async def _index_once(
 ) -> IndexUpdatedV1 | None:
     ks = settings.cassandra.keyspace
     store = SnapshotStore(objects)
+    seen = (ks, model_version)
+    if not force:
+        # A tick with nothing new costs one Cassandra read: no lease, no object-store listing.
+        now = await current_mark(db, ks, model_version)
+        if now is None or _indexed_marks.get(seen) == now:
+            return None
     async with Lease(db, ks, "indexer", ttl_s=settings.index.lease_ttl_s) as lease:
-        newest = await store.latest(model_version)
+        newest = None if force else await store.latest(model_version)
         mark = newest.source_mark if newest else None
-        if not force and not await vectors_changed_since(db, ks, model_version, mark):
+        if newest is not None and not await vectors_changed_since(db, ks, model_version, mark):
+            _indexed_marks[seen] = mark  # another indexer built it
             return None
         workroot = settings.path(settings.run_dir) / "indexer"
         workroot.mkdir(parents=True, exist_ok=True)
@@ -101,6 +113,7 @@ async def _index_once(
             lease.check()  # a holder that lost its lease must not publish
             manifest_key = await store.publish(built)
         manifest = built.manifest
+        _indexed_marks[seen] = manifest.source_mark
         update = IndexUpdatedV1(
             version=manifest.version,
             model_version=model_version,

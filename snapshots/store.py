@@ -117,8 +117,7 @@ class SnapshotStore:
 
     async def versions(self, model_version: str) -> list[str]:
         """The published (manifest present) versions of a model version, newest first."""
-        listing = await self._listing(model_version)
-        return sorted((v for v, names in listing.items() if MANIFEST_NAME in names), reverse=True)
+        return _published(await self._listing(model_version))
 
     async def manifest(self, key: str) -> Manifest:
         """Fetch and validate the manifest stored under ``key``.
@@ -143,7 +142,13 @@ class SnapshotStore:
             model_version: The model version.
             complete: Pass over snapshots built while a reindex to this version was under way.
         """
-        for version in await self.versions(model_version):
+        return await self._newest(model_version, await self.versions(model_version), complete)
+
+    async def _newest(
+        self, model_version: str, versions: list[str], complete: bool
+    ) -> Manifest | None:
+        # ``versions`` newest first, as listed.
+        for version in versions:
             try:
                 manifest = await self.manifest(self.manifest_key(model_version, version))
             except SnapshotError as exc:  # corrupt, or pruned since the listing
@@ -216,12 +221,12 @@ class SnapshotStore:
             msg = f"keep must be at least 1, got {keep}"
             raise ValueError(msg)
         listing = await self._listing(model_version)
-        published = sorted((v for v, n in listing.items() if MANIFEST_NAME in n), reverse=True)
+        published = _published(listing)
         if not published:
             return []
         doomed = set(published[keep:])
         if doomed:
-            newest_complete = await self.latest(model_version, complete=True)
+            newest_complete = await self._newest(model_version, published, complete=True)
             if newest_complete is not None:
                 doomed.discard(newest_complete.version)
         doomed |= {v for v, n in listing.items() if MANIFEST_NAME not in n and v < published[0]}
@@ -266,6 +271,11 @@ class SnapshotStore:
             )
             raise SnapshotCorrupt(msg)
         return manifest
+
+
+def _published(listing: dict[str, set[str]]) -> list[str]:
+    """The versions of a listing whose manifest is in place, newest first."""
+    return sorted((v for v, names in listing.items() if MANIFEST_NAME in names), reverse=True)
 
 
 async def to_serve(

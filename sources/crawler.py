@@ -26,18 +26,26 @@ __all__ = ["CrawlStats", "PlaylistCrawler"]
 class PlaylistCrawler:
     """Turns a playlist reference into track records; holds the HTTP clients it needs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, deezer: DeezerClient | None = None) -> None:
+        """Use ``deezer`` when given (its owner starts and stops it), else a client of its own.
+
+        A worker shares one client between crawling and fetching, so that its rate limit holds
+        for both together.
+        """
         self.settings = settings
         self.spotify = SpotifyPlaylists(settings.spotify)
-        self.deezer = DeezerClient(settings.deezer)
+        self._owns_deezer = deezer is None
+        self.deezer = deezer or DeezerClient(settings.deezer)
 
     async def start(self) -> None:
         """Open the Deezer session (Spotify's opens on first use: it needs credentials)."""
-        await self.deezer.start()
+        if self._owns_deezer:
+            await self.deezer.start()
 
     async def stop(self) -> None:
         """Close every session."""
-        await self.deezer.stop()
+        if self._owns_deezer:
+            await self.deezer.stop()
         await asyncio.to_thread(self.spotify.close)
 
     async def __aenter__(self) -> PlaylistCrawler:

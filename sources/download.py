@@ -63,23 +63,31 @@ class FetchedAudio:
 class AudioFetcher:
     """Downloads audio with timeouts, a size cap, retries with back-off and a host allow-list."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, deezer: DeezerClient | None = None) -> None:
+        """Use ``deezer`` when given (its owner starts and stops it), else a client of its own.
+
+        A worker shares one client between crawling and fetching, so that its rate limit holds
+        for both together.
+        """
         self.settings = settings
         self.audio = settings.audio
-        self.deezer = DeezerClient(settings.deezer)
+        self._owns_deezer = deezer is None
+        self.deezer = deezer or DeezerClient(settings.deezer)
         self._roots = local_roots(settings)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        """Open the download session and the Deezer client."""
+        """Open the download session and the Deezer client (if it is the fetcher's own)."""
         if self._session is None:
             # trust_env=False: no proxy from the environment may route our requests elsewhere.
             self._session = aiohttp.ClientSession(trust_env=False)
-        await self.deezer.start()
+        if self._owns_deezer:
+            await self.deezer.start()
 
     async def stop(self) -> None:
         """Close both."""
-        await self.deezer.stop()
+        if self._owns_deezer:
+            await self.deezer.stop()
         if self._session is not None:
             await self._session.close()
             self._session = None

@@ -7,14 +7,16 @@ so a replayed event rewrites the same row: at-least-once delivery never duplicat
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from cassandra.query import PreparedStatement
 
+from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_BUCKETS
@@ -172,7 +174,7 @@ class TrackStore:
         audio_sha256: str,
         extracted_at: datetime,
     ) -> None:
-        """Store a vector; the writer then calls :meth:`touch_model_version` once per batch."""
+        """Store one vector; :meth:`store_features` stores a batch and moves the mark."""
         stmt = await self._stmt(
             "INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
             "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -189,6 +191,37 @@ class TrackStore:
                 audio_sha256,
                 extracted_at,
             ),
+        )
+
+    async def store_features(self, records: Sequence[FeaturesExtractedV1]) -> None:
+        """Store a batch of vectors as ``features-extracted.v1`` carries them, and settle them.
+
+        The model version's change mark moves after the vectors are written and before any
+        track is marked extracted: a crash in between leaves the tracks unsettled, so the
+        replayed events redo the batch and move the mark again, and the indexer never misses
+        a vector.
+        """
+        await asyncio.gather(
+            *(
+                self.upsert_embedding(
+                    track_id=r.track_id,
+                    model_version=r.model_version,
+                    embedding=r.embedding,
+                    tags={str(name): float(p) for name, p in r.tags},
+                    audio_source=r.audio_source,
+                    audio_sha256=r.audio_sha256,
+                    extracted_at=datetime.fromtimestamp(r.extracted_at, UTC),
+                )
+                for r in records
+            )
+        )
+        for model_version in {r.model_version for r in records}:
+            await self.touch_model_version(model_version)
+        await asyncio.gather(
+            *(
+                self.set_status(r.track_id, "extracted", audio_source=r.audio_source)
+                for r in records
+            )
         )
 
     async def touch_model_version(self, model_version: str) -> None:

@@ -14,6 +14,7 @@ import faust
 from config.settings import Settings
 from features.extractor import Extractor, load_extractor
 from sources.crawler import PlaylistCrawler
+from sources.deezer import DeezerClient
 from sources.download import AudioFetcher
 from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
@@ -30,8 +31,10 @@ class Resources(faust.Service):
         self.db = CassandraSession(settings.cassandra)
         self.tracks = TrackStore(self.db, settings.cassandra.keyspace)
         self.objects = ObjectStore(settings.s3)
-        self.crawler = PlaylistCrawler(settings)
-        self.fetcher = AudioFetcher(settings)
+        # One Deezer client for crawling and fetching: its rate limit is the worker's.
+        self.deezer = DeezerClient(settings.deezer)
+        self.crawler = PlaylistCrawler(settings, self.deezer)
+        self.fetcher = AudioFetcher(settings, self.deezer)
         self._extractor: Extractor | None = None
         self._extractor_lock = asyncio.Lock()
         self._ready = asyncio.Event()
@@ -40,6 +43,7 @@ class Resources(faust.Service):
         """Open every connection before any agent runs."""
         await self.db.start()
         await self.objects.start()
+        await self.deezer.start()
         await self.crawler.start()
         await self.fetcher.start()
         self._ready.set()
@@ -56,6 +60,7 @@ class Resources(faust.Service):
         """Close in the reverse order."""
         await self.fetcher.stop()
         await self.crawler.stop()
+        await self.deezer.stop()
         await self.objects.stop()
         await self.db.stop()
 

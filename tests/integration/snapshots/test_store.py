@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from snapshots.builder import build_snapshot, current_mark, vectors_changed_since
+from snapshots.builder import build_snapshot
 from snapshots.errors import NothingToIndex, SnapshotCorrupt, SnapshotMissing
 from snapshots.index import LoadedSnapshot
+from snapshots.source import current_mark, vectors_changed_since
 from snapshots.store import SnapshotStore, download, to_serve
 from stores.cassandra import CassandraSession
 from tests.integration.snapshots.conftest import clustered_vectors, write_tracks
