@@ -20,9 +20,9 @@ import aiohttp
 
 from cli.demo_audio import write_demo_catalogue
 from config.settings import PROJECT_ROOT, Settings
+from features.audio import CONTENT_TYPES
 from infra.servers import ServerError, up
 from infra.servers.pipeline import pipeline_processes
-from sources.local import CONTENT_TYPES
 from stores.migrations import migrate
 from stores.objects import ensure_bucket
 from streams.names import PLAYLISTS

@@ -26,6 +26,15 @@ from features.errors import (
     UnreadableAudio,
 )
 
+#: The audio files the decoder reads, by suffix, with the content type each is stored under.
+CONTENT_TYPES = {
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+}
+
 #: Raw encoded audio, or a file to read it from.
 AudioSource = bytes | Path
 

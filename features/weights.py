@@ -8,7 +8,6 @@ repository at a pinned commit; either way it lands only after its sha256 matches
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from features.errors import WeightsCorrupt, WeightsMissing, WeightsUnavailable
+from stores.files import digest
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +70,7 @@ class Choi2017Weights:
 
 def sha256_of(path: Path) -> str:
     """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return digest(path)[0]
 
 
 def verify_weights(weights_dir: Path, name: str = CHOI2017_FILE) -> Path:

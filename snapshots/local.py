@@ -7,7 +7,6 @@ here blocks on disk I/O, so async callers run it in a thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import time
@@ -15,23 +14,18 @@ from pathlib import Path
 
 from snapshots.errors import SnapshotCorrupt, SnapshotMissing
 from snapshots.manifest import MANIFEST_NAME, VERSION_RE, FileEntry, Manifest
+from stores.files import digest
 
 logger = logging.getLogger(__name__)
 
 #: Downloads are assembled in folders with this prefix, then renamed into place.
 PARTIAL_PREFIX = ".partial-"
-_CHUNK = 1 << 20
 
 
 def digest_file(path: Path) -> FileEntry:
-    """The size and sha256 of a file, read in 1 MiB chunks."""
-    sha = hashlib.sha256()
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
-    return FileEntry(sha256=sha.hexdigest(), size=size)
+    """The size and sha256 of a file, as a manifest lists them."""
+    sha256, size = digest(path)
+    return FileEntry(sha256=sha256, size=size)
 
 
 def read_manifest(folder: Path) -> Manifest:

@@ -19,6 +19,7 @@ import aiohttp
 from yarl import URL
 
 from config.settings import Settings
+from features.audio import CONTENT_TYPES
 from schemas.tracks import TrackDiscoveredV1
 from sources.backoff import backoff_delay
 from sources.deezer import DeezerClient
@@ -31,7 +32,7 @@ from sources.errors import (
     SourceUnavailable,
 )
 from sources.hosts import check_url
-from sources.local import CONTENT_TYPES, local_roots, root_of
+from sources.local import local_roots, root_of
 from sources.tracks import normalize_isrc
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,6 @@ ingesting the same file again, or a copy of it, changes nothing.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
@@ -17,20 +16,12 @@ from pathlib import Path
 import soundfile
 
 from config.settings import Settings
+from features.audio import CONTENT_TYPES
 from schemas.tracks import TrackDiscoveredV1
 from sources.errors import PlaylistNotFound, PlaylistRefused
 from sources.stats import SkipReason
 from sources.tracks import discovered
-
-#: The audio files a local folder may hold, with the content type each is stored under.
-CONTENT_TYPES = {
-    ".mp3": "audio/mpeg",
-    ".ogg": "audio/ogg",
-    ".oga": "audio/ogg",
-    ".wav": "audio/wav",
-    ".flac": "audio/flac",
-}
-_CHUNK = 1 << 20
+from stores.files import digest
 
 
 def local_roots(settings: Settings) -> list[Path]:
@@ -86,17 +77,12 @@ def _audio_files(folder: Path) -> list[Path]:
 
 def _describe(path: Path) -> tuple[str, int, int | None]:
     """sha256 hex, size and duration in ms (None when the header cannot be read) of a file."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
+    sha256, size = digest(path)
     try:
         duration_ms: int | None = round(soundfile.info(str(path)).duration * 1000)
     except (RuntimeError, OSError, ValueError):  # libsndfile cannot parse it: no duration
         duration_ms = None
-    return digest.hexdigest(), size, duration_ms
+    return sha256, size, duration_ms
 
 
 async def local_tracks(

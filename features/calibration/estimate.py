@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from features.audio import decode
+from features.audio import CONTENT_TYPES, decode
 from features.calibration.stats import CalibrationClip
 from features.choi2017 import POOL_SIZES, build_choi2017
 from features.normalization import (
@@ -33,9 +33,6 @@ from features.weights import Choi2017Weights, sha256_of
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-
-#: File types the decode path reads.
-AUDIO_SUFFIXES = frozenset({".mp3", ".ogg", ".wav", ".flac"})
 
 
 def calibration_files(folder: Path, files: Sequence[str | Path] = ()) -> list[Path]:
@@ -65,7 +62,7 @@ def calibration_files(folder: Path, files: Sequence[str | Path] = ()) -> list[Pa
         if rows:
             chosen = [folder / row["file"] for row in rows]
         else:
-            chosen = [p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES]
+            chosen = [p for p in folder.rglob("*") if p.suffix.lower() in CONTENT_TYPES]
     missing = [str(p) for p in chosen if not p.is_file()]
     if missing or not chosen:
         msg = f"calibration clips not found in {folder}: {missing or 'no audio files'}"
