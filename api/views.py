@@ -6,20 +6,22 @@ errors become HTTP errors here and only here, each with a JSON ``{"error": messa
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from api.errors import json_error
-from api.keys import holder_key, settings_key, tracks_key
+from api.keys import holder_key, queries_key, settings_key, tracks_key
 from features.tags import CHOI2017_TAGS
 from snapshots.errors import TrackNotIndexed
-from snapshots.index import LoadedSnapshot, Neighbour
+from snapshots.index import Neighbour
+from snapshots.serving import ServingView
 
 MAX_K = 100
 MAX_PAGE = 1000
-#: With a tag filter, ask the index for this many times more neighbours per round.
-TAG_OVERFETCH = 4
+_T = TypeVar("_T")
 _KNOWN_TAGS = frozenset(t.lower() for t in CHOI2017_TAGS)
 
 
@@ -40,7 +42,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def _snapshot(request: web.Request) -> LoadedSnapshot:
+def _snapshot(request: web.Request) -> ServingView:
     snapshot = request.app[holder_key].current
     if snapshot is None:
         raise json_error(
@@ -72,18 +74,9 @@ def _tag_param(request: web.Request) -> str | None:
     return tag
 
 
-def _with_tag(
-    snapshot: LoadedSnapshot, track_id: str, k: int, tag: str, search_k: int
-) -> list[Neighbour]:
-    """The k nearest neighbours carrying ``tag``, widening the search until k are found."""
-    others = len(snapshot) - 1
-    fetch = min(others, k * TAG_OVERFETCH)
-    while True:
-        found = snapshot.neighbours(track_id, fetch, search_k)
-        matches = [n for n in found if tag in {name.lower() for name, _ in n.track.tags}]
-        if len(matches) >= k or fetch >= others:
-            return matches[:k]
-        fetch = min(others, fetch * TAG_OVERFETCH)
+async def off_loop(request: web.Request, work: Callable[[], _T]) -> _T:
+    """Run a search in the query threads, so the event loop keeps serving meanwhile."""
+    return await asyncio.get_running_loop().run_in_executor(request.app[queries_key], work)
 
 
 async def recommend(request: web.Request) -> web.Response:
@@ -97,14 +90,21 @@ async def recommend(request: web.Request) -> web.Response:
     k = _int_param(request, "k", 10, 1, MAX_K)
     tag = _tag_param(request)
     snapshot = _snapshot(request)
-    search_k = request.app[settings_key].index.search_k
-    try:
-        # Synchronous on purpose: no await between taking the snapshot and answering, so a
-        # swap can never close it under this request.
+    configured = request.app[settings_key].index.search_k
+    search_k = None if configured == -1 else configured
+
+    def work() -> list[Neighbour]:
         if tag is None:
-            neighbours = snapshot.neighbours(track_id, k, search_k)
+            return snapshot.neighbours(track_id, k, search_k)
+        return snapshot.with_tag(track_id, k, tag)
+
+    try:
+        # A stored list is a lookup, answered here; any search runs in the query threads. The
+        # request holds its snapshot, so a swap meanwhile cannot unload it.
+        if snapshot.is_cheap(track_id, k, tag):
+            neighbours = work()
         else:
-            neighbours = _with_tag(snapshot, track_id, k, tag, search_k)
+            neighbours = await off_loop(request, work)
     except TrackNotIndexed:
         raise json_error(
             web.HTTPNotFound,
@@ -182,5 +182,9 @@ async def readyz(request: web.Request) -> web.Response:
             "snapshot": manifest.version,
             "model": manifest.model_version,
             "count": manifest.count,
+            "fresh": len(snapshot.fresh.state),
+            "neighbours": manifest.neighbours,
+            "search_k": manifest.search_k,
+            "recall": None if manifest.recall is None else dict(manifest.recall),
         }
     )

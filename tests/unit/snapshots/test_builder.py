@@ -59,8 +59,8 @@ def test_neighbours_are_exact_best_first_and_exclude_the_query(tmp_path: Path) -
     write_snapshot(tmp_path, tracks, model_version="m1", trees=10, source_mark=None)
     snapshot = LoadedSnapshot.open(tmp_path)
     # Neighbours are found in the snapshot's standardised space, so numpy must compare there.
-    assert snapshot.transform is not None
-    vectors = {t.track_id: snapshot.transform.apply(t.vector) for t in tracks}
+    assert snapshot.zscore is not None
+    vectors = {t.track_id: snapshot.zscore.apply(t.vector) for t in tracks}
     try:
         for query in ("t000", "t123", "t299"):
             # search_k covering every node makes ANNOY exact, so numpy must agree.
@@ -123,7 +123,9 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
         write_snapshot(tmp_path, twice, model_version="m", trees=1, source_mark=None)
     short = [TrackVector(track_id="s", vector=np.zeros(EMBEDDING_DIM - 1, dtype=np.float32))]
     with pytest.raises(ValueError, match="160 finite floats"):
-        write_snapshot(tmp_path, short, model_version="m", trees=1, source_mark=None)
+        write_snapshot(
+            tmp_path, short, model_version="m", trees=1, source_mark=None, dim=EMBEDDING_DIM
+        )
     nan = np.full(EMBEDDING_DIM, np.nan, dtype=np.float32)
     with pytest.raises(ValueError, match="160 finite floats"):
         write_snapshot(
@@ -154,7 +156,7 @@ def test_rows_that_disagree_with_the_manifest_are_refused(tmp_path: Path) -> Non
     write_snapshot(tmp_path, _tracks(["a", "b", "c"]), model_version="m", trees=1, source_mark=0)
     tracks_file = tmp_path / "tracks.jsonl"
     tracks_file.write_text("\n".join(tracks_file.read_text().splitlines()[:2]) + "\n")
-    with pytest.raises(SnapshotCorrupt, match="has 2 rows, manifest says 3"):
+    with pytest.raises(SnapshotCorrupt, match="offsets.npy disagrees with tracks.jsonl"):
         LoadedSnapshot.open(tmp_path)  # without verify: the loader's own checks
 
 
