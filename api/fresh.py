@@ -27,6 +27,7 @@ from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1, check_embedding
 from snapshots.fresh import FreshTrack
 from streams.names import FEATURES_EXTRACTED
+from streams.partitions import partitions_of
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class FreshFollower:
         #: Records taken into the segment and records passed over, since start.
         self.taken = 0
         self.skipped = 0
+        #: Set once the partitions are assigned and positioned: later records are seen.
+        self.assigned = asyncio.Event()
 
     async def start(self) -> None:
         """Start the consumer; partitions are assigned once the topic exists."""
@@ -77,19 +80,18 @@ class FreshFollower:
         assert self._consumer is not None
         consumer = self._consumer
         while True:
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await consumer.topics()  # refreshes the metadata
-            partitions = consumer.partitions_for_topic(self.topic)
+            partitions = await partitions_of(self.settings.kafka.bootstrap, self.topic)
             if partitions:
                 break
             await asyncio.sleep(TOPIC_WAIT_S)
-        assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        assigned = [TopicPartition(self.topic, p) for p in partitions]
         consumer.assign(assigned)
         current = self.holder.current
         if current is None:
             await consumer.seek_to_end(*assigned)
+            for tp in assigned:  # resolve the end positions now, not at the first fetch
+                await consumer.position(tp)
+            self.assigned.set()
             return
         since = current.manifest.built_at.timestamp() - START_MARGIN_S
         found = await consumer.offsets_for_times({tp: int(since * 1000) for tp in assigned})
@@ -99,6 +101,7 @@ class FreshFollower:
                 await consumer.seek_to_end(tp)
             else:
                 consumer.seek(tp, at.offset)
+        self.assigned.set()
 
     async def stop(self) -> None:
         """Stop following."""

@@ -202,6 +202,10 @@ class IndexSettings(_Group):
     recall_sample: int = Field(default=1000, ge=10)
     #: Threads building ANNOY trees (-1: every core).
     build_jobs: int = Field(default=-1, ge=-1, le=256)
+    #: Changed vectors are built into a snapshot once the newest is this old (seconds) ...
+    rebuild_after_s: float = Field(default=600.0, ge=0)
+    #: ... or once this many ``features-extracted`` records arrived since it was built.
+    rebuild_changes: int = Field(default=5000, ge=1)
     #: Local folder where query nodes keep downloaded snapshots.
     cache_dir: Path = Path("run/snapshots")
     #: Seconds the indexer lease lives without renewal: how long a crashed indexer blocks builds.

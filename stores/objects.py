@@ -20,8 +20,10 @@ from botocore.exceptions import ClientError
 
 from config.settings import S3Settings
 
-#: Bytes per part of a multipart upload and per read of a download (S3's minimum part is 5 MB).
-PART_BYTES = 16 * 2**20
+#: Bytes per part of a multipart upload (S3's minimum part is 5 MB).
+PART_BYTES = 8 * 2**20
+#: Bytes per read while downloading to a file.
+READ_BYTES = 2**20
 
 
 class ObjectNotFound(KeyError):
@@ -196,7 +198,7 @@ class ObjectStore:
         handle = await asyncio.to_thread(path.open, "wb")
         try:
             async with response["Body"] as stream:
-                while chunk := await stream.read(PART_BYTES):
+                while chunk := await stream.read(READ_BYTES):
                     sha.update(chunk)
                     size += len(chunk)
                     await asyncio.to_thread(handle.write, chunk)
