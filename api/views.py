@@ -7,6 +7,7 @@ errors become HTTP errors here and only here, each with a JSON ``{"error": messa
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,8 +17,7 @@ from api.errors import json_error
 from api.keys import holder_key, queries_key, settings_key, tracks_key
 from features.tags import CHOI2017_TAGS
 from snapshots.errors import TrackNotIndexed
-from snapshots.index import Neighbour
-from snapshots.serving import ServingView
+from snapshots.serving import Scored, ServingView
 
 MAX_K = 100
 MAX_PAGE = 1000
@@ -93,33 +93,36 @@ async def recommend(request: web.Request) -> web.Response:
     configured = request.app[settings_key].index.search_k
     search_k = None if configured == -1 else configured
 
-    def work() -> list[Neighbour]:
-        if tag is None:
-            return snapshot.neighbours(track_id, k, search_k)
-        return snapshot.with_tag(track_id, k, tag)
+    def work() -> list[Scored]:
+        return snapshot.scored(track_id, k, tag=tag, search_k=search_k)
 
     try:
         # A stored list is a lookup, answered here; any search runs in the query threads. The
         # request holds its snapshot, so a swap meanwhile cannot unload it.
         if snapshot.is_cheap(track_id, k, tag):
-            neighbours = work()
+            found = work()
         else:
-            neighbours = await off_loop(request, work)
+            found = await off_loop(request, work)
     except TrackNotIndexed:
         raise json_error(
             web.HTTPNotFound,
             f"track {track_id!r:.120} is not in snapshot {snapshot.manifest.version}",
         ) from None
-    return web.json_response(
+    # The rows' stored JSON goes out as it is: nothing is decoded and encoded again.
+    head = json.dumps(
         {
             "track_id": track_id,
             "snapshot": snapshot.manifest.version,
             "model": snapshot.manifest.model_version,
             "tag": tag,
-            "results": [
-                {**_track_json(n.track), "score": round(float(n.score), 6)} for n in neighbours
-            ],
         }
+    ).encode()
+    results = b", ".join(
+        snapshot.json_of(item)[:-1] + b', "score": ' + repr(round(float(score), 6)).encode() + b"}"
+        for item, score in found
+    )
+    return web.Response(
+        body=head[:-1] + b', "results": [' + results + b"]}", content_type="application/json"
     )
 
 

@@ -441,9 +441,10 @@ def _neighbour_lists(
     while True:
         sampled = cell_neighbours(vectors, cells, truth.at, probes, rows=truth.rows)
         recall = list_recall(truth, *sampled)
-        if recall >= options.recall_target or probes >= cells.count:
+        if recall >= options.recall_target or probes > cells.max_probes:
             break
-        probes = min(cells.count, probes * 2)
+        # Past the most cells a row is listed in, the next step is exact search.
+        probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
     lists = cell_neighbours(vectors, cells, options.neighbours, probes)
     return lists, probes, recall
 

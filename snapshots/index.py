@@ -52,6 +52,12 @@ _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
 #: Rows scored per block inside a tag's subset: bounds the temporary copy to ~40 MB.
 _SUBSET_BLOCK = 65_536
+#: Decoded rows kept per snapshot (about 30 MB at most).
+INFO_CACHE = 65_536
+
+
+def _mapped(path: Path) -> Any:
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,13 @@ class LoadedSnapshot:
         self._index = index
         count = manifest.count
         try:
-            self._vectors: F32 = np.load(folder / VECTORS_NAME, mmap_mode="r")
-            self._ids: npt.NDArray[np.bytes_] = np.load(folder / IDS_NAME, mmap_mode="r")
-            self._offsets: I64 = np.load(folder / OFFSETS_NAME, mmap_mode="r")
-            self._lists: npt.NDArray[np.int32] = np.load(folder / NEIGHBOURS_NAME, mmap_mode="r")
-            self._scores: F32 = np.load(folder / SCORES_NAME, mmap_mode="r")
-            self._tagged: npt.NDArray[np.int32] = np.load(folder / TAGGED_NAME, mmap_mode="r")
+            # Plain array views of the mappings: np.memmap's own indexing is slow Python.
+            self._vectors: F32 = _mapped(folder / VECTORS_NAME)
+            self._ids: npt.NDArray[np.bytes_] = _mapped(folder / IDS_NAME)
+            self._offsets: I64 = _mapped(folder / OFFSETS_NAME)
+            self._lists: npt.NDArray[np.int32] = _mapped(folder / NEIGHBOURS_NAME)
+            self._scores: F32 = _mapped(folder / SCORES_NAME)
+            self._tagged: npt.NDArray[np.int32] = _mapped(folder / TAGGED_NAME)
             spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
             self._spans = {str(t): (int(a), int(b)) for t, (a, b) in spans.items()}
         except FileNotFoundError as exc:
@@ -183,6 +190,7 @@ class LoadedSnapshot:
             except ValueError as exc:
                 msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
                 raise SnapshotCorrupt(msg) from exc
+        self._infos: dict[int, TrackInfo] = {}
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -246,22 +254,39 @@ class LoadedSnapshot:
         key = track_id.encode()
         if not key or len(key) > self._ids.dtype.itemsize:
             return None
-        row = int(np.searchsorted(self._ids, key))
-        if row < len(self._ids) and bytes(self._ids[row]) == key:
+        # The key in the array's own dtype: otherwise numpy converts the whole array.
+        row = int(np.searchsorted(self._ids, np.array(key, dtype=self._ids.dtype)))
+        if row < len(self._ids) and self._ids[row] == key:
             return row
         return None
 
     def info(self, row: int) -> TrackInfo:
-        """The metadata of a row, decoded from its line."""
-        data = json.loads(self._lines[int(self._offsets[row]) : int(self._offsets[row + 1])])
-        return TrackInfo(
+        """The metadata of a row, decoded from its line (recently used rows are kept)."""
+        found = self._infos.get(row)
+        if found is not None:
+            return found
+        start, end = self._offsets[row : row + 2].tolist()
+        data = json.loads(self._lines[start:end])
+        found = TrackInfo(
             row=row,
-            track_id=str(data["track_id"]),
+            track_id=data["track_id"],
             name=data["name"],
             artists=tuple(data["artists"]),
             album=data["album"],
-            tags=tuple((str(t), float(s)) for t, s in data["tags"]),
+            tags=tuple((t, float(s)) for t, s in data["tags"]),
         )
+        if len(self._infos) >= INFO_CACHE:
+            self._infos.clear()  # crude but bounded; the hot rows come back at once
+        self._infos[row] = found
+        return found
+
+    def line(self, row: int) -> bytes:
+        """A row's metadata as stored, undecoded: one JSON object.
+
+        Its keys are ``track_id``, ``name``, ``artists``, ``album`` and ``tags``.
+        """
+        start, end = self._offsets[row : row + 2].tolist()
+        return bytes(self._lines[start : end - 1])  # without the newline
 
     def get(self, track_id: str) -> TrackInfo:
         """The row of a track.
@@ -298,12 +323,17 @@ class LoadedSnapshot:
         self, track_id: str, k: int, search_k: int | None = None
     ) -> list[tuple[int, float]]:
         """:meth:`neighbours` as ``(row, score)`` pairs, nothing decoded."""
+        return self.row_neighbour_rows(self._row(track_id), k, search_k)
+
+    def row_neighbour_rows(
+        self, row: int, k: int, search_k: int | None = None
+    ) -> list[tuple[int, float]]:
+        """:meth:`neighbour_rows` of a row."""
         _check_k(k)
-        row = self._row(track_id)
         if k <= self.width or self.width >= len(self) - 1:
-            ids = self._lists[row, :k]
-            scores = self._scores[row, :k]
-            return [(int(i), float(s)) for i, s in zip(ids, scores, strict=True) if i >= 0]
+            ids = self._lists[row, :k].tolist()
+            scores = self._scores[row, :k].tolist()
+            return [(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
         return self.nearest_rows(self._vectors[row], k, search_k, exclude=row)
 
     def nearest(self, vector: Any, k: int, search_k: int | None = None) -> list[Neighbour]:

@@ -4,10 +4,10 @@ Reads and writes nothing: unit-normalised float32 rows in, ``(ids, scores)`` arr
 being dot products (cosine similarity). Everything here blocks on BLAS, which uses every core, so
 async callers run it in a thread.
 
-Exact search costs ``n^2 * dim`` and is used for small snapshots. Above that, rows are grouped
-into cells by spherical k-means; a cell's rows are scored exactly against the rows of the
-``probes`` cells whose centres lie nearest its own (itself first). More probes: better recall
-and more work; the builder picks the fewest that reach its recall target on a sample
+Exact search costs ``n^2 * dim`` and is used for small snapshots. Above that, about ``sqrt(n)``
+cells are fitted by spherical k-means; every row is listed in its ``probes`` nearest cells, and
+a row is scored exactly against the rows listed in its own nearest cell. More probes: better
+recall and more work; the builder picks the fewest that reach its recall target on a sample
 (:mod:`snapshots.recall`), so the recall stated in the manifest is the one served.
 """
 
@@ -70,35 +70,29 @@ def exact_neighbours(vectors: F32, rows: I64, k: int) -> tuple[I32, F32]:
 
 @dataclass(frozen=True)
 class Cells:
-    """Rows grouped by their nearest of ``len(centres)`` unit centres.
+    """Rows grouped around ``len(centres)`` unit centres, each row with its nearest centres.
 
     Attributes:
         centres: ``(cells, dim)`` unit vectors.
-        order: Row ids sorted by cell; cell ``c`` holds ``order[starts[c]:starts[c + 1]]``.
-        starts: ``cells + 1`` offsets into ``order``.
-        probes: ``(cells, cells)``: per cell, every cell by nearness of centres, itself first.
+        nearest: ``(n, MAX_PROBES')`` per row its nearest centres, nearest first.
     """
 
     centres: F32
-    order: I64
-    starts: I64
-    probes: I64
+    nearest: I32
 
     @property
     def count(self) -> int:
         """The number of cells."""
         return int(self.centres.shape[0])
 
-    def members(self, cell: int) -> I64:
-        """The rows of one cell."""
-        return self.order[self.starts[cell] : self.starts[cell + 1]]
+    @property
+    def max_probes(self) -> int:
+        """The most cells a row can be listed in."""
+        return int(self.nearest.shape[1])
 
-    def cell_of(self) -> I64:
-        """Each row's cell."""
-        cells = np.empty(len(self.order), dtype=np.int64)
-        for cell in range(self.count):
-            cells[self.members(cell)] = cell
-        return cells
+
+#: Each row's nearest centres kept: the most probes a search can use before exact search.
+MAX_PROBES = 16
 
 
 def _normalise(rows: F32) -> F32:
@@ -108,16 +102,17 @@ def _normalise(rows: F32) -> F32:
     return out
 
 
-def _nearest_centre(vectors: F32, centres: F32) -> I64:
-    out = np.empty(vectors.shape[0], dtype=np.int64)
+def _nearest_centres(vectors: F32, centres: F32, count: int) -> I32:
+    out = np.empty((vectors.shape[0], count), dtype=np.int32)
     block = max(1, BLOCK_ELEMENTS // max(centres.shape[0], 1))
     for start in range(0, vectors.shape[0], block):
-        out[start : start + block] = np.argmax(vectors[start : start + block] @ centres.T, axis=1)
+        found, _ = top_k(vectors[start : start + block] @ centres.T, count)
+        out[start : start + block] = found
     return out
 
 
 def fit_cells(vectors: F32, seed: int = 2017) -> Cells:
-    """Group the rows into about ``sqrt(n)`` cells by spherical k-means on a sample."""
+    """Spherical k-means with about ``sqrt(n)`` centres on a sample; every row's nearest ones."""
     n = vectors.shape[0]
     count = max(1, int(round(np.sqrt(n))))
     rng = np.random.default_rng(seed)
@@ -125,71 +120,73 @@ def fit_cells(vectors: F32, seed: int = 2017) -> Cells:
     sample = vectors[np.sort(rng.choice(n, size=sample_size, replace=False))]
     centres = sample[rng.choice(sample_size, size=count, replace=False)].copy()
     for _ in range(KMEANS_ROUNDS):
-        assigned = _nearest_centre(sample, centres)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, assigned, sample)
+        assigned = _nearest_centres(sample, centres, 1)[:, 0]
+        order = np.argsort(assigned, kind="stable")
         sizes = np.bincount(assigned, minlength=count)
-        empty = sizes == 0
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        sums = np.zeros_like(centres)
+        filled = sizes > 0
+        sums[filled] = np.add.reduceat(sample[order], starts[filled], axis=0)
         # An empty cell restarts from a random row rather than staying dead.
-        sums[empty] = sample[rng.choice(sample_size, size=int(empty.sum()))]
+        sums[~filled] = sample[rng.choice(sample_size, size=int((~filled).sum()))]
         centres = _normalise(sums)
-    assigned = _nearest_centre(vectors, centres)
-    order = np.argsort(assigned, kind="stable")
-    starts = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(np.bincount(assigned, minlength=count), out=starts[1:])
-    probes = np.argsort(-(centres @ centres.T), axis=1, kind="stable")
-    # Itself first even when two centres coincide.
-    for cell in range(count):
-        row = probes[cell]
-        if row[0] != cell:
-            probes[cell] = np.concatenate(([cell], row[row != cell]))
-    return Cells(centres=centres, order=order, starts=starts, probes=probes)
+    return Cells(
+        centres=centres, nearest=_nearest_centres(vectors, centres, min(MAX_PROBES, count))
+    )
 
 
 def cell_neighbours(
     vectors: F32, cells: Cells, k: int, probes: int, rows: I64 | None = None
 ) -> tuple[I32, F32]:
-    """The ``k`` best rows among the rows of ``probes`` cells near each row's own cell.
+    """Per row, the ``k`` best among the rows listed in its nearest cell.
+
+    Every row is listed in its ``probes`` nearest cells, so a row's candidates are the rows
+    that have its cell among their ``probes`` nearest: a neighbour across a cell border is
+    found when the border is near it too. ``probes`` beyond :attr:`Cells.max_probes` is exact.
 
     Args:
         vectors: All rows, unit-normalised.
         cells: Their cells (:func:`fit_cells`).
         k: Neighbours per row.
-        probes: Cells searched per row (1 to ``cells.count``; all of them is exact search).
+        probes: Cells each row is listed in.
         rows: The rows to answer for (default: all), e.g. a recall sample.
 
     Returns:
         ``(len(rows), min(k, n - 1))`` ids and scores, best first, padded with id ``-1`` and
-        score ``-inf`` when the probed cells hold fewer rows.
+        score ``-inf`` when the candidates are fewer.
     """
     n = vectors.shape[0]
-    width = min(k, n - 1)
     wanted = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    if probes > cells.max_probes:
+        return exact_neighbours(vectors, wanted, k)
+    width = min(k, n - 1)
     out_ids = np.full((len(wanted), width), -1, dtype=np.int32)
     out_scores = np.full((len(wanted), width), -np.inf, dtype=np.float32)
-    position = np.full(n, -1, dtype=np.int64)
-    position[wanted] = np.arange(len(wanted))
-    cell_of = cells.cell_of()
-    # Where each row sits within its own cell: its own cell's rows come first among the
-    # candidates, so that is also its column in the score block.
-    slot_in_cell = np.empty(n, dtype=np.int64)
-    slot_in_cell[cells.order] = np.arange(n) - cells.starts[cell_of[cells.order]]
-    probes = max(1, min(probes, cells.count))
+    # Inverted lists: (cell, row) for every row in each of its nearest ``probes`` cells.
+    listed_cells = cells.nearest[:, :probes].reshape(-1).astype(np.int64)
+    listed_rows = np.repeat(np.arange(n, dtype=np.int64), probes)
+    order = np.lexsort((listed_rows, listed_cells))
+    listed_cells, listed_rows = listed_cells[order], listed_rows[order]
+    bounds = np.searchsorted(listed_cells, np.arange(cells.count + 1))
+    home = cells.nearest[wanted, 0].astype(np.int64)
+    by_home = np.argsort(home, kind="stable")
+    home_bounds = np.searchsorted(home[by_home], np.arange(cells.count + 1))
     for cell in range(cells.count):
-        members = cells.members(cell) if rows is None else wanted[cell_of[wanted] == cell]
-        if len(members) == 0:
+        slots = by_home[home_bounds[cell] : home_bounds[cell + 1]]
+        if len(slots) == 0:
             continue
-        candidates = np.concatenate([cells.members(c) for c in cells.probes[cell, :probes]])
+        queries = wanted[slots]
+        candidates = listed_rows[bounds[cell] : bounds[cell + 1]]  # sorted; holds the queries
         pool = vectors[candidates]
         block = max(1, BLOCK_ELEMENTS // max(len(candidates), 1))
-        for start in range(0, len(members), block):
-            chunk = members[start : start + block]
-            scores = vectors[chunk] @ pool.T
-            # The row itself is among its own cell's candidates: exclude it by id.
-            scores[np.arange(len(chunk)), slot_in_cell[chunk]] = -np.inf
+        for start in range(0, len(queries), block):
+            chunk = queries[start : start + block]
+            scores = pool @ vectors[chunk].T
+            scores = np.ascontiguousarray(scores.T)
+            scores[np.arange(len(chunk)), np.searchsorted(candidates, chunk)] = -np.inf
             found, values = top_k(scores, width)
-            slots = position[chunk]
-            out_ids[slots, : found.shape[1]] = candidates[found]
-            out_scores[slots, : found.shape[1]] = values
+            at = slots[start : start + block]
+            out_ids[at, : found.shape[1]] = candidates[found]
+            out_scores[at, : found.shape[1]] = values
     out_ids[~np.isfinite(out_scores)] = -1
     return out_ids, out_scores

@@ -12,6 +12,7 @@ others (:meth:`ServingView.is_cheap` is false) belong in a worker thread.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from snapshots.manifest import Manifest
 
 #: Up to this many fresh tracks, scoring all of them is cheap enough for the event loop.
 CHEAP_FRESH = 20_000
+
+#: A neighbour before decoding: a snapshot row or a fresh track's info, and its score.
+Scored = tuple[int | TrackInfo, float]
 
 
 class ServingView:
@@ -92,33 +96,68 @@ class ServingView:
         Raises:
             TrackNotIndexed: Neither the snapshot nor the fresh segment holds the track.
         """
-        state = self.fresh.state
-        row = self.snapshot.row_of(track_id)
-        if row is not None:
-            pairs = self.snapshot.neighbour_rows(track_id, k, search_k)
-            query = self.snapshot.row_vector(row)
-        else:
-            query = self._fresh_vector(state, track_id)
-            pairs = self.snapshot.nearest_rows(query, k, search_k)
-        return self._merge(pairs, state.search(query, k, exclude=track_id), k)
+        return self.decode(self.scored(track_id, k, search_k=search_k))
 
     def with_tag(self, track_id: str, k: int, tag: str) -> list[Neighbour]:
         """The ``k`` most similar tracks carrying ``tag`` (bounded: see ``LoadedSnapshot``)."""
+        return self.decode(self.scored(track_id, k, tag=tag))
+
+    def scored(
+        self, track_id: str, k: int, *, tag: str | None = None, search_k: int | None = None
+    ) -> list[Scored]:
+        """:meth:`neighbours` (or :meth:`with_tag`) undecoded: snapshot rows or fresh infos.
+
+        Raises:
+            TrackNotIndexed: Neither the snapshot nor the fresh segment holds the track.
+        """
         state = self.fresh.state
         row = self.snapshot.row_of(track_id)
         if row is not None:
-            pairs = self.snapshot.tagged_neighbour_rows(track_id, k, tag)
             query = self.snapshot.row_vector(row)
+            if tag is None:
+                pairs = self.snapshot.row_neighbour_rows(row, k, search_k)
+            else:
+                pairs = self.snapshot.tagged_neighbour_rows(track_id, k, tag)
         else:
             query = self._fresh_vector(state, track_id)
-            pairs = self.snapshot.subset_rows(query, self.snapshot.tagged_rows(tag), k)
-        return self._merge(pairs, state.search(query, k, exclude=track_id, tag=tag), k)
+            if tag is None:
+                pairs = self.snapshot.nearest_rows(query, k, search_k)
+            else:
+                pairs = self.snapshot.subset_rows(query, self.snapshot.tagged_rows(tag), k)
+        if not len(state):
+            return list(pairs[:k])
+        return _merge(pairs, state.search(query, k, exclude=track_id, tag=tag), k)
+
+    def decode(self, scored: list[Scored]) -> list[Neighbour]:
+        """Neighbours with their metadata decoded."""
+        return [
+            Neighbour(item if isinstance(item, TrackInfo) else self.snapshot.info(item), score)
+            for item, score in scored
+        ]
+
+    def json_of(self, item: int | TrackInfo) -> bytes:
+        """A neighbour's metadata as a JSON object, undecoded when it is a snapshot row.
+
+        Its keys are ``track_id``, ``name``, ``artists``, ``album`` and ``tags``.
+        """
+        if isinstance(item, TrackInfo):
+            return json.dumps(
+                {
+                    "track_id": item.track_id,
+                    "name": item.name,
+                    "artists": list(item.artists),
+                    "album": item.album,
+                    "tags": [[t, round(float(p), 4)] for t, p in item.tags],
+                },
+                ensure_ascii=False,
+            ).encode()
+        return self.snapshot.line(item)
 
     def nearest(self, vector: Any, k: int, search_k: int | None = None) -> list[Neighbour]:
         """The ``k`` tracks nearest a retrieval-space vector, best first, scored exactly."""
         query = unit(vector)
         pairs = self.snapshot.nearest_rows(query, k, search_k)
-        return self._merge(pairs, self.fresh.state.search(query, k), k)
+        return self.decode(_merge(pairs, self.fresh.state.search(query, k), k))
 
     def vector(self, track_id: str) -> F32:
         """The track's retrieval-space vector (unit length, float32)."""
@@ -143,22 +182,18 @@ class ServingView:
         vector: F32 = state.vectors[fresh]
         return vector
 
-    def _merge(
-        self,
-        pairs: list[tuple[int, float]],
-        fresh: list[tuple[TrackInfo, float]],
-        k: int,
-    ) -> list[Neighbour]:
-        # Both lists are best first and disjoint (the segment holds no snapshot track).
-        if not fresh:
-            return [Neighbour(self.snapshot.info(r), s) for r, s in pairs[:k]]
-        merged: list[Neighbour] = []
-        i = j = 0
-        while len(merged) < k and (i < len(pairs) or j < len(fresh)):
-            if j >= len(fresh) or (i < len(pairs) and pairs[i][1] >= fresh[j][1]):
-                merged.append(Neighbour(self.snapshot.info(pairs[i][0]), pairs[i][1]))
-                i += 1
-            else:
-                merged.append(Neighbour(fresh[j][0], fresh[j][1]))
-                j += 1
-        return merged
+
+def _merge(
+    pairs: list[tuple[int, float]], fresh: list[tuple[TrackInfo, float]], k: int
+) -> list[Scored]:
+    # Both lists are best first and disjoint (the segment holds no snapshot track).
+    merged: list[Scored] = []
+    i = j = 0
+    while len(merged) < k and (i < len(pairs) or j < len(fresh)):
+        if j >= len(fresh) or (i < len(pairs) and pairs[i][1] >= fresh[j][1]):
+            merged.append(pairs[i])
+            i += 1
+        else:
+            merged.append(fresh[j])
+            j += 1
+    return merged

@@ -28,6 +28,7 @@ from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore, ensure_bucket
 from streams.names import FEATURES_EXTRACTED
 from streams.provision import create_missing
+from tests.pipelines import remove_deployment
 
 DEADLINE_S = 20.0
 
@@ -40,14 +41,18 @@ async def node(
         update={
             "s3": servers.s3.model_copy(update={"bucket": unique}),
             "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
+            "cassandra": servers.cassandra.model_copy(update={"keyspace": unique}),
             "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
         }
     )
     await ensure_bucket(settings.s3)
     await create_missing(settings.kafka.bootstrap, {settings.kafka.topic(FEATURES_EXTRACTED): 2})
-    async with TestClient(TestServer(create_app(settings))) as client:
-        await asyncio.wait_for(client.app[fresh_key].assigned.wait(), DEADLINE_S)
-        yield client
+    try:
+        async with TestClient(TestServer(create_app(settings))) as client:
+            await asyncio.wait_for(client.app[fresh_key].assigned.wait(), DEADLINE_S)
+            yield client
+    finally:
+        await remove_deployment(settings, unique)
 
 
 def _catalogue(count: int) -> list[TrackVector]:
