@@ -45,6 +45,9 @@ class KafkaSettings(_Group):
     #: Prepended to every topic name: lets several deployments (or test runs) share a cluster.
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     start_timeout_s: float = Field(default=60.0, gt=0)
+    #: How long the dead-letter topic keeps a message, in ms; -1 (default): until it is deleted
+    #: by hand, so nothing parked is lost before ``spotrec dead-letters redrive`` sends it back.
+    dead_letter_retention_ms: int = Field(default=-1, ge=-1)
 
     @property
     def bootstrap(self) -> str:
