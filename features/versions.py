@@ -11,7 +11,9 @@ them. The extractor registry builds its versions from :data:`MODEL_VERSIONS`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from config.settings import PROJECT_ROOT, ModelSettings
 from features.calibration.stats import MODEL_NAME as CALIBRATED
@@ -40,16 +42,56 @@ def _calibrated(model: ModelSettings, root: Path) -> str:
     return calibrated_version(calibration.content_sha256)
 
 
+#: How a snapshot compares a model's vectors: ``zscore`` standardises every dimension first
+#: (with statistics fitted on the snapshot's own vectors, see ``snapshots.transform``), ``cosine``
+#: compares the vectors as the extractor gives them.
+RetrievalSpace = Literal["cosine", "zscore"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the pipeline knows of a model without loading it.
+
+    Attributes:
+        dim: Length of the model's vectors.
+        retrieval_space: How snapshots compare its vectors.
+        version: Its full version under the given settings (paths relative to the root).
+    """
+
+    dim: int
+    retrieval_space: RetrievalSpace
+    version: Callable[[ModelSettings, Path], str]
+
+
+#: Model name -> its spec. Choi's dimensions differ in scale by orders of magnitude (block 5's
+#: averages dwarf block 1's), so its vectors are z-scored before they are compared.
+MODELS: dict[str, ModelSpec] = {
+    FAITHFUL: ModelSpec(dim=160, retrieval_space="zscore", version=_faithful),
+    CALIBRATED: ModelSpec(dim=160, retrieval_space="zscore", version=_calibrated),
+}
+
 #: Model name -> its full version under the given settings (paths relative to the root).
 MODEL_VERSIONS: dict[str, Callable[[ModelSettings, Path], str]] = {
-    FAITHFUL: _faithful,
-    CALIBRATED: _calibrated,
+    name: spec.version for name, spec in MODELS.items()
 }
 
 
 def model_name_of(version: str) -> str:
     """The model name in a name or a full version (``choi2017-calibrated.1a2b3c4d+...``)."""
     return version.partition("+")[0].partition(".")[0]
+
+
+def model_spec(version: str) -> ModelSpec:
+    """The spec of the model that a name or a full version names.
+
+    Raises:
+        UnknownModel: No model has that name.
+    """
+    spec = MODELS.get(model_name_of(version))
+    if spec is None:
+        msg = f"{version!r} is not a version of a known model; known: {', '.join(sorted(MODELS))}"
+        raise UnknownModel(msg)
+    return spec
 
 
 def model_version_of(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> str:
