@@ -20,6 +20,7 @@ from snapshots.builder import TrackVector, write_snapshot
 from snapshots.index import LoadedSnapshot
 from snapshots.manifest import Manifest
 from snapshots.transform import DEFAULT_SPACE, Identity, ZScore
+from stores.migrations import EMBEDDING_COLUMNS, embedding_column
 
 F32 = npt.NDArray[np.float32]
 
@@ -133,3 +134,11 @@ def test_a_snapshot_without_a_recorded_transform_reads_as_indexed_raw(tmp_path: 
         )
     finally:
         snapshot.close()
+
+
+def test_every_model_has_a_column_for_its_vectors_length() -> None:
+    # A model of a new length needs a migration adding its column before it can store anything.
+    for name, spec in MODELS.items():
+        assert embedding_column(spec.dim) in EMBEDDING_COLUMNS.values(), name
+    with pytest.raises(ValueError, match="needs a migration"):
+        embedding_column(123)
