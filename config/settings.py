@@ -127,6 +127,12 @@ class ModelSettings(_Group):
     threads: int = Field(default=2, ge=0, le=256)
     #: Threads decoding audio while the network runs.
     decode_workers: int = Field(default=2, ge=1, le=64)
+    #: musicnn-msd: most 3-s patches embedded per track, spread evenly over it when it holds
+    #: more (a 30-s preview holds 10); fewer is faster. Part of that model's version.
+    max_patches: int = Field(default=10, ge=1, le=256)
+    #: musicnn-msd: the TensorFlow checkpoint folder; unset, ``MSD_musicnn`` of the installed
+    #: ``musicnn`` wheel.
+    musicnn_checkpoint: Path | None = None
 
 
 class SpotifySettings(_Group):
