@@ -219,6 +219,11 @@ class ApiSettings(_Group):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
+    #: Seconds the snapshot follower may keep failing (Kafka or the object store unreachable)
+    #: before ``/readyz`` answers 503; the node keeps serving its snapshot meanwhile.
+    follower_unhealthy_after_s: float = Field(default=120.0, gt=0)
+    #: Longest wait between the follower's (and the Cassandra connector's) retries.
+    follower_backoff_max_s: float = Field(default=30.0, gt=0)
 
 
 class WorkerSettings(_Group):
