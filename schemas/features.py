@@ -34,18 +34,25 @@ class FeaturesExtractedV1(
     extracted_at: float = 0.0
 
 
-def check_embedding(record: FeaturesExtractedV1) -> None:
+def check_embedding(record: FeaturesExtractedV1, dim: int | None = None) -> None:
     """Faust does not look inside lists: check length and finiteness here.
 
+    Args:
+        record: The record to check.
+        dim: The length expected (e.g. a snapshot's); default: the one the record's model
+            declares.
+
     Raises:
-        InvalidRecord: No known model has the record's model version, or the vector does not
-            have that model's length, or holds a non-finite value.
+        InvalidRecord: No known model has the record's model version (when ``dim`` is not
+            given), or the vector does not have the expected length, or holds a non-finite
+            value.
     """
-    try:
-        dim = model_spec(record.model_version).dim
-    except UnknownModel as exc:
-        msg = f"track {record.track_id}: {exc}"
-        raise InvalidRecord(msg) from exc
+    if dim is None:
+        try:
+            dim = model_spec(record.model_version).dim
+        except UnknownModel as exc:
+            msg = f"track {record.track_id}: {exc}"
+            raise InvalidRecord(msg) from exc
     if len(record.embedding) != dim:
         msg = (
             f"track {record.track_id}: embedding of length {len(record.embedding)}, expected "

@@ -111,3 +111,7 @@ def test_embedding_checks_the_length_its_model_declares_and_finiteness() -> None
         check_embedding(record([0.5] * spec.dim, f"{name}+x"))
     with pytest.raises(InvalidRecord, match="names no known model"):
         check_embedding(record([0.5] * dim, "retired-model+x"))
+    # A reader that knows the length it needs (a snapshot's) checks against that instead.
+    check_embedding(record([0.5] * 200, "retired-model+x"), 200)
+    with pytest.raises(InvalidRecord, match="length 160, expected 200"):
+        check_embedding(record([0.5] * 160), 200)
