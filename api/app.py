@@ -1,9 +1,12 @@
 """The query node's app factory: every resource opens in its own cleanup context.
 
-Reads the settings; opens a Cassandra session (for tracks without audio and the names of fresh
-tracks), the object store, the snapshot follower, which loads the newest snapshot and then
-follows ``index-updated.v1``, the fresh follower, which feeds ``features-extracted.v1`` into the
-fresh segment, and the threads that run searches off the event loop.
+Reads the settings; opens the object store and the snapshot follower, which loads the newest
+snapshot and then follows ``index-updated.v1``, the fresh follower, which feeds
+``features-extracted.v1`` into the fresh segment, the threads that run searches off the event
+loop, and starts connecting to Cassandra (tracks without audio and the names of fresh tracks are
+read from it) in the background. Neither a missing Cassandra nor an unreachable Kafka or object
+store keeps the node from starting: it serves what it has and keeps trying, and ``/readyz`` says
+how that goes.
 """
 
 from __future__ import annotations
@@ -13,24 +16,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from api.cassandra import CassandraConnector
 from api.errors import json_errors
 from api.fresh import Describe, FreshFollower, Names
-from api.keys import follower_key, fresh_key, holder_key, queries_key, settings_key, tracks_key
+from api.keys import cassandra_key, follower_key, fresh_key, holder_key, queries_key, settings_key
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
-from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
-from stores.tracks import TrackStore
 
 
 async def _cassandra(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
-    session = CassandraSession(settings.cassandra)
-    await session.start()
-    app[tracks_key] = TrackStore(session, settings.cassandra.keyspace)
+    connector = CassandraConnector(app[settings_key])
+    connector.start()
+    app[cassandra_key] = connector
     yield
-    await session.stop()
+    await connector.stop()
 
 
 async def _snapshots(app: web.Application) -> AsyncIterator[None]:
@@ -51,10 +52,7 @@ async def _snapshots(app: web.Application) -> AsyncIterator[None]:
 
 def _describer(app: web.Application) -> Describe:
     async def describe(track_ids: Sequence[str]) -> Names:
-        store = app.get(tracks_key)
-        if store is None:
-            return {}
-        rows = await store.rows(track_ids)
+        rows = await (await app[cassandra_key].store()).rows(track_ids)
         return {r.track_id: (r.name, tuple(r.artists), r.album) for r in rows}
 
     return describe

@@ -6,13 +6,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from api.cassandra import CassandraConnector
 from api.fresh import FreshFollower
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
-from stores.tracks import TrackStore
 
 settings_key = web.AppKey("settings", Settings)
-tracks_key = web.AppKey("tracks", TrackStore)
+cassandra_key = web.AppKey("cassandra", CassandraConnector)
 holder_key = web.AppKey("snapshot_holder", SnapshotHolder)
 follower_key = web.AppKey("snapshot_follower", SnapshotFollower)
 fresh_key = web.AppKey("fresh_follower", FreshFollower)

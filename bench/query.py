@@ -116,7 +116,8 @@ def child_build(vectors_path: Path, meta_path: Path, out: Path, trees: int) -> d
     return {
         "seconds": time.monotonic() - started,
         "peak_mb": _peak_rss_mb(),
-        "manifest": built.manifest.to_dict(),
+        "manifest": {k: v for k, v in built.manifest.to_dict().items() if k != "transform"},
+        "timings": dict(built.timings),
     }
 
 
@@ -407,7 +408,7 @@ def report(all_results: list[dict[str, Any]]) -> None:
     for r in all_results:
         b, bare, m = r["build"], r["bare"], r["build"]["manifest"]
         s, lt = r["serving"], r["load_times"]
-        rec = m["recall"]
+        rec, steps = m["recall"], b["timings"]
         print(f"\n### {r['count']:,} tracks x {DIM} (clustered, {CLUSTERS} clusters)")
         print(
             f"build: project {b['seconds']:.1f} s vs bare ANNOY {bare['seconds']:.1f} s"

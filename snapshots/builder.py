@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from annoy import AnnoyIndex
 
+from features.versions import RetrievalSpace
 from snapshots.coverage import measure
 from snapshots.errors import NothingToIndex
 from snapshots.knn import EXACT_MAX_ROWS, cell_neighbours, exact_neighbours, fit_cells
@@ -54,7 +55,7 @@ from snapshots.recall import (
     tune_search_k,
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
-from snapshots.transform import MIN_STD, ZScore
+from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ class BuiltSnapshot:
 
     folder: Path
     manifest: Manifest
+    #: Seconds each step of the build took (``annoy_s``, ``lists_s``, ``tune_s``).
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 async def build_snapshot(
@@ -170,7 +173,7 @@ def write_snapshot(
     built_at: datetime | None = None,
     version: str | None = None,
     jobs: int = 1,
-    standardize: bool = True,
+    space: RetrievalSpace | None = None,
     missing: int = 0,
     dim: int | None = None,
     options: BuildOptions | None = None,
@@ -207,7 +210,7 @@ def write_snapshot(
         built_at=built_at,
         version=version,
         jobs=jobs,
-        standardize=standardize,
+        space=space,
         missing=missing,
         options=options,
     )
@@ -254,14 +257,14 @@ def write_columns(
     built_at: datetime | None = None,
     version: str | None = None,
     jobs: int = 1,
-    standardize: bool = True,
+    space: RetrievalSpace | None = None,
     missing: int = 0,
     options: BuildOptions | None = None,
 ) -> BuiltSnapshot:
     """Write a snapshot of ``columns`` into ``workdir`` (blocking; run it in a thread).
 
     Rows are assigned in sorted track-id order, so the same tracks always get the same rows.
-    Vectors are z-scored (when ``standardize``) and unit-normalised: the retrieval space, in
+    Vectors are mapped into the retrieval space and unit-normalised: the retrieval space, in
     which a dot product is the cosine similarity. Then it builds the ANNOY index, every row's
     neighbour list, measures recall@10 of both on a sample against exact search, and picks the
     list probes and ANNOY ``search_k`` that reach the target.
@@ -275,9 +278,10 @@ def write_columns(
         built_at: Build time (default: now); also dates the version.
         version: The snapshot version (default: a new one dated ``built_at``).
         jobs: Threads building trees (-1: every core); reproducible only for the same ``jobs``.
-        standardize: Index z-scored vectors, with the statistics fitted on the tracks and kept
-            in the manifest's ``transform`` (see :mod:`snapshots.transform`); ``False`` indexes
-            the raw vectors (normalised).
+        space: The retrieval space (default: the one the model version declares): ``zscore``
+            indexes z-scored vectors, with the statistics fitted on the tracks; ``cosine``
+            indexes them as they are. The manifest's ``transform`` records which (see
+            :mod:`snapshots.transform`).
         missing: Recorded in the manifest: tracks of other model versions not in ``tracks``.
         options: Neighbour-list length and recall target (default :class:`BuildOptions`).
 
@@ -319,7 +323,7 @@ def write_columns(
     timings: dict[str, float] = {}
     clock = time.monotonic()
 
-    transform = fit_zscore(vectors) if standardize else None
+    transform = _fit(space or retrieval_space_of(model_version), vectors)
     to_retrieval_space(vectors, transform)
     np.save(workdir / VECTORS_NAME, vectors)
     ids = np.array([keys[i] for i in order])
@@ -367,7 +371,6 @@ def write_columns(
         lists=list_recall_value,
         probes=probes,
         search=search_recall_value,
-        **{name: round(value, 2) for name, value in timings.items()},
     )
     manifest = Manifest(
         version=version or new_version(built_at),
@@ -378,7 +381,7 @@ def write_columns(
         files={name: digest_file(workdir / name) for name in DATA_FILES},
         built_at=built_at,
         source_mark=source_mark,
-        transform=transform.to_dict() if transform is not None else None,
+        transform=transform.to_dict(),
         neighbours=width,
         search_k=search_k,
         recall=recall,
@@ -398,7 +401,7 @@ def write_columns(
         search_k,
         "complete" if manifest.complete else f"incomplete ({missing} tracks missing)",
     )
-    return BuiltSnapshot(workdir, manifest)
+    return BuiltSnapshot(workdir, manifest, timings)
 
 
 def fit_zscore(vectors: npt.NDArray[np.float32]) -> ZScore:
@@ -415,11 +418,18 @@ def fit_zscore(vectors: npt.NDArray[np.float32]) -> ZScore:
     return ZScore(mean.astype(np.float32), std.astype(np.float32))
 
 
-def to_retrieval_space(vectors: npt.NDArray[np.float32], transform: ZScore | None) -> None:
+def _fit(space: RetrievalSpace, vectors: npt.NDArray[np.float32]) -> Transform:
+    # Like snapshots.transform.fit_transform, but z-scoring accumulates block by block.
+    if space == "zscore":
+        return fit_zscore(vectors)
+    return Identity(int(vectors.shape[1]))
+
+
+def to_retrieval_space(vectors: npt.NDArray[np.float32], transform: Transform) -> None:
     """Apply ``transform`` and unit-normalise every row, in place, one block at a time."""
     for start in range(0, vectors.shape[0], _BLOCK_ROWS):
         block = vectors[start : start + _BLOCK_ROWS]
-        if transform is not None:
+        if isinstance(transform, ZScore):
             block -= transform.mean
             block /= transform.std
         norms = np.linalg.norm(block, axis=1, keepdims=True)

@@ -119,7 +119,11 @@ class FreshSegment:
             self._tracks[key] = track
             self._space.pop(key, None)
             if self._to_space is not None and track.model_version == self.model_version:
-                self._space[key] = self._to_space(track.raw)
+                try:
+                    self._space[key] = self._to_space(track.raw)
+                except ValueError:  # no direction in the retrieval space: nothing to compare
+                    del self._tracks[key]
+                    added -= 1
         while len(self._tracks) > self.limit:
             oldest = next(iter(self._tracks))
             del self._tracks[oldest]
@@ -146,11 +150,13 @@ class FreshSegment:
             for key, track in self._tracks.items()
             if not (track.model_version == model_version and known(track.track_id))
         }
-        self._space = {
-            key: to_space(track.raw)
-            for key, track in self._tracks.items()
-            if track.model_version == model_version
-        }
+        self._space = {}
+        for key, track in list(self._tracks.items()):
+            if track.model_version == model_version:
+                try:
+                    self._space[key] = to_space(track.raw)
+                except ValueError:  # another length, or no direction in this space
+                    del self._tracks[key]
         self._publish()
         return before - len(self._tracks)
 

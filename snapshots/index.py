@@ -43,7 +43,7 @@ from snapshots.manifest import (
     VECTORS_NAME,
     Manifest,
 )
-from snapshots.transform import ZScore
+from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -182,14 +182,13 @@ class LoadedSnapshot:
                 msg = f"snapshot {manifest.version}: {OFFSETS_NAME} disagrees with {TRACKS_NAME}"
                 raise SnapshotCorrupt(msg)
             self._lines = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        #: How stored vectors were mapped into the indexed space (``None``: indexed raw).
-        self.zscore: ZScore | None = None
-        if manifest.transform is not None:
-            try:
-                self.zscore = ZScore.from_dict(manifest.transform, manifest.dim)
-            except ValueError as exc:
-                msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
-                raise SnapshotCorrupt(msg) from exc
+        #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
+        self.space: Transform
+        try:
+            self.space = transform_from_dict(manifest.transform, manifest.dim)
+        except ValueError as exc:
+            msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
+            raise SnapshotCorrupt(msg) from exc
         self._infos: dict[int, TrackInfo] = {}
         self._lock = threading.Lock()
         self._active = 0
@@ -429,16 +428,6 @@ class LoadedSnapshot:
         vector: F32 = self._vectors[row]
         return vector
 
-    def transform(self, raw: Any) -> F32:
-        """Map a raw extractor vector into this snapshot's retrieval space (unit length)."""
-        vector = np.asarray(raw, dtype=np.float32).reshape(-1)
-        if vector.shape != (self.manifest.dim,):
-            msg = f"expected a vector of {self.manifest.dim} floats, got {vector.shape[0]}"
-            raise ValueError(msg)
-        if self.zscore is not None:
-            vector = self.zscore.apply(vector)
-        return unit(vector)
-
     def tagged_rows(self, tag: str) -> npt.NDArray[np.int32]:
         """The rows carrying ``tag`` (case-insensitive), sorted."""
         start, end = self._spans.get(tag.lower(), (0, 0))
@@ -451,6 +440,15 @@ class LoadedSnapshot:
     def tags(self) -> list[str]:
         """Every tag some track carries (lower-cased), sorted."""
         return sorted(self._spans)
+
+    def transform(self, raw_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised.
+
+        Raises:
+            ValueError: The vector is not ``manifest.dim`` finite floats, or has no direction
+                in the retrieval space.
+        """
+        return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
 
     def warm(self) -> None:
         """Read the files once and run a few queries, so the first requests are not slow."""

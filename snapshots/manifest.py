@@ -118,7 +118,7 @@ class Manifest:
         recall: How recall was measured and what it came to (``at``, ``sample``, ``target``,
             ``lists``: recall of the stored lists, ``search``: of ANNOY search at ``search_k``
             re-ranked exactly, ``probes``: cells each row was listed in when the lists were
-            built, 0 for exact lists, and the seconds each step took).
+            built, 0 for exact lists).
         missing: Tracks that have a vector of another model version but none of this one, and
             whose audio did not turn out unusable or fail, when the snapshot was built. A snapshot
             with ``missing > 0`` is incomplete: a reindex to this model version is under way,

@@ -78,6 +78,7 @@ async def isolated_deployment(
     spotify: FakeSpotify,
     deezer: FakeDeezer,
     worker_env: dict[str, str] | None = None,
+    model: str | None = None,
 ) -> tuple[Settings, dict[str, str]]:
     """Settings and a subprocess environment for a deployment of the run's own.
 
@@ -91,6 +92,8 @@ async def isolated_deployment(
         spotify: A started fake Spotify.
         deezer: A started fake Deezer.
         worker_env: More ``SPOTREC_*`` variables for the processes.
+        model: The embedding model of the deployment (``SPOTREC_MODEL_VERSION``; default: the
+            session's).
 
     Returns:
         The settings for in-process clients and the environment for ``spotrec`` processes.
@@ -100,7 +103,8 @@ async def isolated_deployment(
         update={
             "index": base.index.model_copy(
                 update={"interval_s": 2.0, "trees": 10, "rebuild_after_s": 0.0}
-            )
+            ),
+            "model": base.model.model_copy(update={"version": model or base.model.version}),
         }
     )
     await migrate(settings.cassandra)
@@ -113,6 +117,7 @@ async def isolated_deployment(
             # Tests follow every change into a snapshot; the cadence is tested on its own.
             "SPOTREC_INDEX_REBUILD_AFTER_S": "0",
             "SPOTREC_MODEL_BATCH_SIZE": "8",
+            "SPOTREC_MODEL_VERSION": settings.model.version,
             **(worker_env or {}),
         }
     )
