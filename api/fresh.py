@@ -65,15 +65,43 @@ class FreshFollower:
         self.assigned = asyncio.Event()
 
     async def start(self) -> None:
-        """Start the consumer; partitions are assigned once the topic exists."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._follow(), name="fresh-follower")
+        """Start following in the background: never fails, retries while Kafka is away."""
+        self._task = asyncio.create_task(self._run(), name="fresh-follower")
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self.settings.kafka.bootstrap,
+                    group_id=None,
+                    enable_auto_commit=False,
+                )
+                self._consumer = consumer
+                await consumer.start()
+                await self._assign()
+                failures = 0
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001  # Kafka away or a topic deleted: retry
+                failures += 1
+                wait = min(self.settings.api.follower_backoff_max_s, 0.5 * 2 ** min(failures, 8))
+                logger.warning(
+                    "fresh tier: %s: %s (failure %d in a row; trying again in %.1f s)",
+                    type(exc).__name__,
+                    exc,
+                    failures,
+                    wait,
+                )
+                await self._close_consumer()
+                await asyncio.sleep(wait)
+
+    async def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
 
     async def _assign(self) -> None:
         # The workers create the topic (with its partitions and compaction); wait for it.
@@ -109,8 +137,7 @@ class FreshFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._close_consumer()
 
     async def _follow(self) -> None:
         assert self._consumer is not None
