@@ -16,9 +16,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
-from cassandra import DriverException
-from cassandra.cluster import NoHostAvailable
 
+from api.cassandra import UNREACHABLE
 from api.derived import MAP_POINTS, MapPoint, SnapshotViews
 from api.errors import json_error
 from api.face import face_key
@@ -36,8 +35,6 @@ from stores.track_state import TrackState
 
 T = TypeVar("T")
 
-#: What a Cassandra read raises when the database is down, slow or not connected.
-CASSANDRA_DOWN = (DriverException, NoHostAvailable, OSError, TimeoutError)
 
 MAX_SEARCH = 100
 MAX_K = 100
@@ -98,7 +95,7 @@ async def _cassandra(request: web.Request, work: Awaitable[T]) -> T:
     """Await a Cassandra read; any failure of it is a 503, never a 500."""
     try:
         return await work
-    except CASSANDRA_DOWN as exc:
+    except UNREACHABLE as exc:
         raise json_error(
             web.HTTPServiceUnavailable,
             f"Cassandra is unreachable ({type(exc).__name__}); try again shortly",
@@ -106,9 +103,12 @@ async def _cassandra(request: web.Request, work: Awaitable[T]) -> T:
 
 
 async def _state(request: web.Request, track_id: str) -> TrackState | None:
-    reader = request.app[face_key].reader()
+    reader = await request.app[face_key].reader()
     if reader is None:
-        raise json_error(web.HTTPServiceUnavailable, "this query node has no Cassandra connection")
+        raise json_error(
+            web.HTTPServiceUnavailable,
+            "Cassandra is unreachable (not connected); try again shortly",
+        )
     return await _cassandra(request, reader.state(track_id))
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from api.cassandra import CassandraUnavailable
 from api.derived import DerivedViews
-from api.keys import holder_key, settings_key, tracks_key
+from api.keys import cassandra_key, holder_key, settings_key
 from api.pipeline_status import PipelineStatus
 from sources.deezer import DeezerClient
 from stores.track_state import TrackStateReader
@@ -29,10 +30,11 @@ class Face:
     status: PipelineStatus | None = None
     _reader: TrackStateReader | None = field(default=None, repr=False)
 
-    def reader(self) -> TrackStateReader | None:
-        """Cassandra reads through the node's track store; ``None`` while the node has none."""
-        store = self.app.get(tracks_key)
-        if store is None:
+    async def reader(self) -> TrackStateReader | None:
+        """Cassandra reads through the node's connection; ``None`` while it is not open."""
+        try:
+            store = await self.app[cassandra_key].store()
+        except CassandraUnavailable:
             return None
         if self._reader is None or self._reader.db is not store.db:
             self._reader = TrackStateReader(store.db, store.ks)

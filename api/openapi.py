@@ -108,11 +108,40 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
-    "Health": _obj({"status": {"const": "ok"}}),
-    "Ready": _obj(
-        {"status": {"const": "ready"}, "snapshot": STRING, "model": STRING, "count": INT}
+    "Alive": _obj({"status": {"const": "ok"}}),
+    "Health": _obj(
+        {
+            "last_success_age_s": nullable(NUMBER),
+            "failures": INT,
+            "failing_for_s": NUMBER,
+            "last_error": nullable(STRING),
+            "last_error_age_s": nullable(NUMBER),
+        }
     ),
-    "NotReady": _obj({"status": {"const": "unavailable"}, "error": STRING}),
+    "Ready": _obj(
+        {
+            "status": {"const": "ready"},
+            "follower": ref("Health"),
+            "cassandra": ref("Health"),
+            "snapshot": STRING,
+            "model": STRING,
+            "count": INT,
+            "snapshot_age_s": NUMBER,
+        }
+    ),
+    "NotReady": _obj(
+        {
+            "status": {"const": "unavailable"},
+            "error": STRING,
+            "follower": ref("Health"),
+            "cassandra": ref("Health"),
+            "snapshot": STRING,
+            "model": STRING,
+            "count": INT,
+            "snapshot_age_s": NUMBER,
+        },
+        optional=("snapshot", "model", "count", "snapshot_age_s"),
+    ),
     "SearchResults": _obj(
         {
             "query": STRING,
@@ -393,14 +422,16 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/healthz": {
-        "get": operation("The process is alive", {"200": ok(ref("Health"))}, tag="operations")
+        "get": operation("The process is alive", {"200": ok(ref("Alive"))}, tag="operations")
     },
     "/readyz": {
         "get": operation(
             "Ready once a snapshot is loaded",
             {
                 "200": ok(ref("Ready")),
-                "503": ok(ref("NotReady"), "no snapshot loaded yet"),
+                "503": ok(
+                    ref("NotReady"), "no snapshot loaded yet, or the follower failing too long"
+                ),
             },
             tag="operations",
         )

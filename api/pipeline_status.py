@@ -61,7 +61,9 @@ async def dead_letter_count(settings: Settings) -> int:
 class PipelineStatus:
     """Cached pipeline counts; ``reader`` gives the Cassandra reader, or ``None`` without one."""
 
-    def __init__(self, settings: Settings, reader: Callable[[], TrackStateReader | None]) -> None:
+    def __init__(
+        self, settings: Settings, reader: Callable[[], Awaitable[TrackStateReader | None]]
+    ) -> None:
         self.settings = settings
         self.reader = reader
         self._cached: PipelineCounts | None = None
@@ -72,7 +74,7 @@ class PipelineStatus:
         async with self._lock:  # one count at a time: concurrent requests share it
             cached = self._cached
             if cached is None or time.monotonic() - cached.at > MAX_AGE_S:
-                reader = self.reader()
+                reader = await self.reader()
                 tracks, dead = await asyncio.gather(
                     _bounded(reader.counts() if reader else None, "track counts"),
                     _bounded(dead_letter_count(self.settings), "dead-letter count"),

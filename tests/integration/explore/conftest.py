@@ -23,7 +23,7 @@ from api.app import create_app
 from api.face import face_key
 from api.keys import follower_key
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
@@ -55,6 +55,7 @@ class Node:
 
 
 async def _seed(settings: Settings, roots: Path, outside: Path, model_version: str) -> None:
+    dim = model_spec(model_version).dim
     async with CassandraSession(settings.cassandra) as db:
         store = TrackStore(db, settings.cassandra.keyspace)
         for track_id, name, artists, album, status, indexed, audio in TRACKS:
@@ -76,13 +77,13 @@ async def _seed(settings: Settings, roots: Path, outside: Path, model_version: s
                 await store.upsert_embedding(
                     track_id=track_id,
                     model_version=model_version,
-                    embedding=[0.0] * 160,
+                    embedding=[0.0] * dim,
                     tags={"rock": 0.5},
                     audio_source="file:x",
                     audio_sha256="0" * 64,
                     extracted_at=datetime.now(UTC),
                 )
-        await store.touch_model_version(model_version)
+        await store.touch_model_version(model_version, dim)
 
 
 @pytest.fixture(scope="package")
@@ -111,7 +112,7 @@ async def node(servers: Settings, tmp_path_factory: pytest.TempPathFactory) -> A
     tracks = [
         TrackVector(
             track_id,
-            rng.standard_normal(160).astype(np.float32),
+            rng.standard_normal(model_spec(model_version).dim).astype(np.float32),
             name=name,
             artists=tuple(artists),
             album=album,

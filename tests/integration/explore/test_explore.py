@@ -7,7 +7,7 @@ import asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from api.keys import tracks_key
+from api.keys import cassandra_key
 from tests.integration.explore.conftest import WAV, Node
 from tests.pipelines import until
 
@@ -120,7 +120,8 @@ async def test_without_cassandra_track_state_is_503_and_the_rest_answers(node: N
     async with TestClient(TestServer(create_app(node.settings))) as client:
         app = client.app
         # The driver's pools closed under the node, as when the database goes away.
-        await asyncio.to_thread(app[tracks_key].db.session.cluster.shutdown)
+        store = await app[cassandra_key].store()
+        await asyncio.to_thread(store.db.session.cluster.shutdown)
         for path in ("/tracks/t:halo", "/tracks/t:halo/audio"):
             response = await client.get(path)
             assert response.status == 503, path
