@@ -116,7 +116,7 @@ async def test_search_listen_follow_and_map(pipeline: Pipeline) -> None:
         # Follow a neighbour: its own view, bookmarkable by its URL.
         first = rows.first.locator("a")
         name = await first.inner_text()
-        neighbour = ids[0]
+        neighbour = ids[0] or ""
         await first.click()
         await expect(page.locator("#track h1")).to_have_text(name)
         assert page.url.endswith("#/track/" + neighbour.replace(":", "%3A"))
