@@ -144,7 +144,7 @@ def read_dead_letter(raw: bytes) -> DeadLetter:
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         namespace = None
     if namespace == V1_NAMESPACE:
-        old = decode(DeadLetterV1, raw)
+        old = decode(DeadLetterV1, raw, max_bytes=None)
         return DeadLetter(
             version=1,
             topic=old.topic,
@@ -161,7 +161,7 @@ def read_dead_letter(raw: bytes) -> DeadLetter:
             failed_at=old.failed_at,
             exact="\ufffd" not in old.payload + (old.key or ""),
         )
-    new = decode(DeadLetterV2, raw)
+    new = decode(DeadLetterV2, raw, max_bytes=None)
     headers = []
     for pair in new.headers:
         if len(pair) != 2:
