@@ -239,6 +239,11 @@ async def test_every_kind_of_bad_input_is_refused_precisely_and_the_good_gets_th
             for kind, got in wrong.items()
         )
         assert "SECRET" not in found["disallowed_host"][1]  # signed query strings are scrubbed
+        # Each dead letter holds the refused message's exact bytes, ready to be redriven.
+        parked = await _parked_values(settings)
+        for item in bad:
+            if item.outcome == "dead-letter":
+                assert parked[item.kind] == item.value, item.kind
         assert worker.returncode is None, "the worker exited"
         text = log.read_text(errors="replace")
         assert "crashed" not in text.lower() and "experienced a crash" not in text
@@ -280,6 +285,17 @@ async def _send(
         )
     finally:
         await producer.stop()
+
+
+async def _parked_values(settings: Settings) -> dict[str, bytes]:
+    """The original value each dead letter of the corpus holds, by kind."""
+    records = await read_committed(settings.kafka.bootstrap, settings.kafka.topic(DEAD_LETTERS))
+    letters = [read_dead_letter(record.value or b"") for record in records]
+    return {
+        letter.key.decode().removeprefix("test:"): letter.value
+        for letter in letters
+        if letter.key and letter.key.startswith(b"test:")
+    }
 
 
 async def _outcomes(settings: Settings, tracks: TrackStore) -> dict[str, tuple[str, str]]:
