@@ -77,7 +77,7 @@ class AudioFetcher:
         self.deezer = deezer or DeezerClient(settings.deezer)
         self._roots = local_roots(settings)
         self._session: aiohttp.ClientSession | None = None
-        self._resolver = PinnedResolver(settings.audio.allowed_addresses)
+        self._resolver = PinnedResolver(settings.audio.allowed_addresses, settings.audio.timeout_s)
 
     async def start(self) -> None:
         """Open the download session and the Deezer client (if it is the fetcher's own)."""

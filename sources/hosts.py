@@ -167,9 +167,13 @@ class PinnedResolver(AbstractResolver):
     in the ``Host`` header and the TLS server name, as aiohttp takes them from the URL.
     """
 
-    def __init__(self, allowed_addresses: Iterable[str] = ()) -> None:
-        """Accept the non-public ``allowed_addresses`` (or networks) when a URL names them."""
+    def __init__(self, allowed_addresses: Iterable[str] = (), timeout_s: float = 10.0) -> None:
+        """Accept the non-public ``allowed_addresses`` (or networks) when a URL names them.
+
+        A lookup taking longer than ``timeout_s`` fails for now.
+        """
         self._allowed = tuple(allowed_addresses)
+        self._timeout_s = timeout_s
         self._pins: dict[str, list[ResolveResult]] = {}
 
     async def pin(self, url: URL) -> None:
@@ -193,9 +197,13 @@ class PinnedResolver(AbstractResolver):
             return  # aiohttp connects to a literal address without resolving it
         self._pins.pop(host, None)  # an earlier answer is no longer trusted
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            async with asyncio.timeout(self._timeout_s):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, port, type=socket.SOCK_STREAM
+                )
+        except TimeoutError as exc:
+            msg = f"could not resolve {host!r} for now: timed out"
+            raise SourceUnavailable(msg) from exc
         except socket.gaierror as exc:
             if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
                 msg = f"host {host!r} does not exist"
