@@ -6,8 +6,9 @@ Reads the configured weight file (through ``features.weights``), the calibration
 naming model and preprocessing, the vector dimension, and batched ``embed``/``extract``. Every
 :class:`Embedding` carries that version, so vectors of different models never mix unnoticed.
 A new model adds its version to ``features.versions`` and its loader to :data:`_LOADERS`;
-nothing that consumes vectors changes. Two models are registered: ``choi2017`` (faithful,
-per-example normalisation) and ``choi2017-calibrated`` (frozen statistics, the default).
+nothing that consumes vectors changes. Three models are registered: ``choi2017`` (faithful,
+per-example normalisation), ``choi2017-calibrated`` (frozen statistics, the default) and
+``musicnn-msd`` (``features.musicnn_extractor``).
 """
 
 from __future__ import annotations
@@ -240,10 +241,18 @@ def _load_choi2017_calibrated(model: ModelSettings, root: Path) -> Extractor:
     )
 
 
-#: Model name -> loader; ``features.versions.MODEL_VERSIONS`` holds their version strings.
+def _load_musicnn(model: ModelSettings, root: Path) -> Extractor:
+    # Imported here: that module builds on this one's interface.
+    from features.musicnn_extractor import load_musicnn
+
+    return load_musicnn(model, root)
+
+
+#: Model name -> loader; ``features.versions.MODELS`` holds their version strings.
 _LOADERS: dict[str, Callable[[ModelSettings, Path], Extractor]] = {
     "choi2017": _load_choi2017,
     "choi2017-calibrated": _load_choi2017_calibrated,
+    "musicnn-msd": _load_musicnn,
 }
 
 
