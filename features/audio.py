@@ -241,3 +241,53 @@ def decode(source: AudioSource) -> npt.NDArray[np.float32]:
         msg = f"{what}: silent: peak amplitude {peak:.3g} is below {SILENCE_PEAK:g} (-80 dBFS)"
         raise SilentAudio(msg)
     return window
+
+
+#: A track up to this many seconds long is analysed from its start: a 30-s preview keeps the
+#: window it always had. Longer tracks get windows spread over them (:func:`decode_windows`).
+PREVIEW_LIMIT_S = 35.0
+
+
+def window_starts(rate: int, frames: int, count: int) -> list[int]:
+    """Native-rate starts of ``count`` 29-s windows spread evenly over a track.
+
+    A track of at most :data:`PREVIEW_LIMIT_S` gives one window at its start. A longer one gives
+    ``count`` windows, the first at the start and the last ending at the end (one window: the
+    middle of the track).
+    """
+    wanted = CLIP_SECONDS * rate
+    if frames <= PREVIEW_LIMIT_S * rate:
+        return [0]
+    room = frames - wanted
+    if count == 1:
+        return [room // 2]
+    return [round(i * room / (count - 1)) for i in range(count)]
+
+
+def decode_windows(source: AudioSource, count: int) -> npt.NDArray[np.float32]:
+    """The model's 29-s windows spread over a track, ``(n, 348000)``, each read by seeking.
+
+    Args:
+        source: Encoded mp3, ogg, wav or flac bytes, or the path of such a file.
+        count: Windows for a track longer than :data:`PREVIEW_LIMIT_S` (1: its middle).
+
+    Returns:
+        One window (the first 29 s, as :func:`decode`) for a preview-length track, else
+        ``count`` windows, each resampled to 12 kHz and zero-padded at the end if short.
+
+    Raises:
+        AudioError: As :func:`decode`.
+    """
+
+    def plan(rate: int, frames: int) -> list[tuple[int, int]]:
+        wanted = CLIP_SECONDS * rate
+        return [(start, start + wanted) for start in window_starts(rate, frames, count)]
+
+    monos, rate = read_spans(source, plan)
+    windows = np.zeros((len(monos), CLIP_SAMPLES), dtype=np.float32)
+    for row, mono in zip(windows, monos, strict=True):
+        if rate != SAMPLE_RATE:
+            mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
+        kept = min(CLIP_SAMPLES, mono.shape[0])
+        row[:kept] = mono[:kept]
+    return windows
