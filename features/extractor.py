@@ -221,20 +221,20 @@ class Choi2017Extractor(Extractor):
                 raise NonFiniteEmbedding(msg)
             outputs.extend(zip(vectors, tags, strict=True))
         embeddings: list[Embedding] = []
+        counts = np.bincount(owners, minlength=len(clips))
         cursor = 0
-        for index in range(len(clips)):
-            count = owners.count(index)
+        for count in counts:
             mine = outputs[cursor : cursor + count]
             cursor += count
-            if count == 1:
-                vector, probabilities = mine[0]
-            else:
-                vector = np.mean([v for v, _ in mine], axis=0, dtype=np.float64).astype(np.float32)
-                probabilities = np.mean([p for _, p in mine], axis=0, dtype=np.float64).astype(
-                    np.float32
-                )
+            vector, probabilities = mine[0] if count == 1 else (_mean(mine, 0), _mean(mine, 1))
             embeddings.append(Embedding(vector, probabilities, self.tag_names, self.version))
         return embeddings
+
+
+def _mean(outputs: Sequence[tuple[F32, F32]], part: int) -> F32:
+    """The mean of one part (0: vectors, 1: tag probabilities) of several windows' outputs."""
+    stacked = np.stack([output[part] for output in outputs]).astype(np.float64)
+    return np.asarray(stacked.mean(axis=0), dtype=np.float32)
 
 
 def _resolve(path: Path, root: Path) -> Path:

@@ -71,7 +71,7 @@ def mel_power(audio: F32, *, centred: bool = True) -> F32:
 def log_compress(mel: F32) -> F32:
     """``log10(10000 x + 1)`` of the mel power rounded through float16, computed in float32."""
     rounded = mel.astype(np.float16).astype(np.float32)
-    return np.log10(np.float32(10_000) * rounded + np.float32(1))
+    return np.asarray(np.log10(np.float32(10_000) * rounded + np.float32(1)), dtype=np.float32)
 
 
 def to_patches(log_mel: F32) -> F32:
