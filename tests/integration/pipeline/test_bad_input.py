@@ -247,6 +247,7 @@ async def test_every_kind_of_bad_input_is_refused_precisely_and_the_good_gets_th
         assert worker.returncode is None, "the worker exited"
         text = log.read_text(errors="replace")
         assert "crashed" not in text.lower() and "experienced a crash" not in text
+        assert "SECRET" not in text  # nor are they logged
         # The Spotify playlist's null and local-file items were skipped and counted.
         assert "local_file 1" in text and "null_track 1" in text, text[-3000:]
     finally:
