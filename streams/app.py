@@ -11,6 +11,7 @@ import faust
 
 from config.settings import Settings, load_settings
 from features.versions import model_version_of
+from streams import metrics
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = load_settings()
 app = create_app(settings)
+metrics.install(app)  # /metrics on the worker's web port
 #: The model version this worker extracts and indexes. Resolved once: a missing or corrupt
 #: calibration file stops the worker at start-up.
 model_version = model_version_of(settings.model)
