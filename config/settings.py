@@ -284,6 +284,9 @@ class WorkerSettings(_Group):
 
     app_id: str = Field(default="spotrec", pattern=r"^[A-Za-z0-9._-]+$")
     web_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Address the web port (``/metrics``) binds to; ``0.0.0.0`` lets a scraper in another
+    #: container reach it.
+    web_host: str = "127.0.0.1"
     data_dir: Path | None = None
     #: Seconds without a heartbeat before Kafka drops a worker from the group and hands its
     #: partitions to the others: how long a crashed worker's share of the work waits. Kafka

@@ -31,7 +31,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
         web_enabled=settings.worker.web_port is not None,
         web_port=settings.worker.web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=settings.worker.web_host,
         autodiscover=["agents"],
         origin="streams",
     )
