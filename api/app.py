@@ -18,8 +18,10 @@ from aiohttp import web
 
 from api.cassandra import CassandraConnector
 from api.errors import json_errors
+from api.face import setup_face
 from api.fresh import Describe, FreshFollower, Names
 from api.keys import cassandra_key, follower_key, fresh_key, holder_key, queries_key, settings_key
+from api.metrics import measure_requests, setup_metrics
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
@@ -67,11 +69,13 @@ async def _query_threads(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The query node application."""
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[measure_requests, json_errors])
     app[settings_key] = settings
     app[holder_key] = SnapshotHolder(settings.api.fresh_limit)
     app.cleanup_ctx.append(_query_threads)
     app.cleanup_ctx.append(_cassandra)
     app.cleanup_ctx.append(_snapshots)
+    setup_face(app)
+    setup_metrics(app)
     setup_routes(app)
     return app

@@ -64,6 +64,8 @@ class SnapshotHolder:
         self.current: ServingView | None = None
         self.refused: list[tuple[str, str]] = []
         self.fresh = FreshSegment(None, None, fresh_limit)
+        #: Snapshots swapped in so far (a metric).
+        self.swaps = 0
 
     def swap(self, snapshot: LoadedSnapshot) -> None:
         """Serve ``snapshot`` from now on; the fresh tracks it holds leave the segment."""
@@ -71,6 +73,7 @@ class SnapshotHolder:
             snapshot.transform, snapshot.manifest.model_version, snapshot.__contains__
         )
         self.current = ServingView(snapshot, self.fresh)
+        self.swaps += 1
         if dropped:
             logger.info("%d fresh tracks are now in snapshot %s", dropped, snapshot.version)
 

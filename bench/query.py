@@ -413,7 +413,8 @@ def report(all_results: list[dict[str, Any]]) -> None:
         print(
             f"build: project {b['seconds']:.1f} s vs bare ANNOY {bare['seconds']:.1f} s"
             f" = {b['seconds'] / bare['seconds']:.2f}x (target <= 1.3x);"
-            f" annoy {rec['annoy_s']} s, lists {rec['lists_s']} s, tuning {rec['tune_s']} s;"
+            f" annoy {steps['annoy_s']:.1f} s, lists {steps['lists_s']:.1f} s,"
+            f" tuning {steps['tune_s']:.1f} s;"
             f" load avg {r['build_load']}"
         )
         limit = 3 * (r["vectors_mb"] + r["index_mb"])

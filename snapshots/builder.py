@@ -43,9 +43,11 @@ from snapshots.manifest import (
     TAGS_NAME,
     TRACKS_NAME,
     VECTORS_NAME,
+    XY_NAME,
     Manifest,
     new_version,
 )
+from snapshots.projection import project_2d
 from snapshots.recall import (
     Truth,
     exact_truth,
@@ -326,6 +328,8 @@ def write_columns(
     transform = _fit(space or retrieval_space_of(model_version), vectors)
     to_retrieval_space(vectors, transform)
     np.save(workdir / VECTORS_NAME, vectors)
+    # Each track's place on the catalogue map (a PCA of the unit vectors).
+    np.save(workdir / XY_NAME, project_2d(vectors).astype(np.float32))
     ids = np.array([keys[i] for i in order])
     np.save(workdir / IDS_NAME, ids)
     del keys, ids

@@ -41,6 +41,7 @@ from snapshots.manifest import (
     TAGS_NAME,
     TRACKS_NAME,
     VECTORS_NAME,
+    XY_NAME,
     Manifest,
 )
 from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
@@ -71,6 +72,9 @@ class TrackInfo:
     album: str | None
     #: ``(tag, score)`` pairs, best first.
     tags: tuple[tuple[str, float], ...]
+    #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
+    #: snapshots built before the map existed.
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class LoadedSnapshot:
             self._lists: npt.NDArray[np.int32] = _mapped(folder / NEIGHBOURS_NAME)
             self._scores: F32 = _mapped(folder / SCORES_NAME)
             self._tagged: npt.NDArray[np.int32] = _mapped(folder / TAGGED_NAME)
+            self._xy: F32 = _mapped(folder / XY_NAME)
             spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
             self._spans = {str(t): (int(a), int(b)) for t, (a, b) in spans.items()}
         except FileNotFoundError as exc:
@@ -167,6 +172,7 @@ class LoadedSnapshot:
                 (NEIGHBOURS_NAME, self._lists.shape == (count, width)),
                 (SCORES_NAME, self._scores.shape == (count, width)),
                 (TAGGED_NAME, self._tagged.ndim == 1),
+                (XY_NAME, self._xy.shape == (count, 2)),
             )
             if not ok
         ]
@@ -273,6 +279,7 @@ class LoadedSnapshot:
             artists=tuple(data["artists"]),
             album=data["album"],
             tags=tuple((t, float(s)) for t, s in data["tags"]),
+            xy=(float(self._xy[row, 0]), float(self._xy[row, 1])),
         )
         if len(self._infos) >= INFO_CACHE:
             self._infos.clear()  # crude but bounded; the hot rows come back at once

@@ -42,6 +42,8 @@ SCORES_NAME = "scores.npy"
 #: its ``[start, end)`` in that array.
 TAGGED_NAME = "tagged.npy"
 TAGS_NAME = "tags.json"
+#: ``(count, 2)`` float32: each row's place on the catalogue map (``snapshots.projection``).
+XY_NAME = "xy.npy"
 #: Every format-2 snapshot has exactly these data files (the manifest lists them).
 DATA_FILES = (
     INDEX_NAME,
@@ -53,6 +55,7 @@ DATA_FILES = (
     SCORES_NAME,
     TAGGED_NAME,
     TAGS_NAME,
+    XY_NAME,
 )
 
 #: ``20261123T220501.123Z-1a2b3c4d``: UTC build time to the millisecond, then a random suffix.
