@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from api.audio_query import AudioQueries, audio_queries_key
 from api.errors import json_errors
 from api.keys import follower_key, holder_key, settings_key, tracks_key
 from api.routes import setup_routes
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[settings_key] = settings
     app[holder_key] = SnapshotHolder()
+    app[audio_queries_key] = AudioQueries(settings)  # loads a model only on the first query
     app.cleanup_ctx.append(_cassandra)
     app.cleanup_ctx.append(_snapshots)
     setup_routes(app)
