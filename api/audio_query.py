@@ -11,6 +11,7 @@ so it lands in the same space as the indexed vectors. Extraction runs in threads
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
@@ -21,7 +22,7 @@ from api.recommend_views import answer_json, current_snapshot, parse
 from api.recommendations import rank
 from config.settings import ModelSettings, Settings
 from features.errors import AudioError, FeatureError, NonFiniteEmbedding
-from features.extractor import Embedding, Extractor, load_extractor
+from features.extractor import Embedding, Extractor
 
 _CHUNK = 1 << 16
 
@@ -32,9 +33,9 @@ Loader = Callable[[ModelSettings], Extractor]
 class AudioQueries:
     """Extractors loaded on first use, one per model version, and the concurrency limit."""
 
-    def __init__(self, settings: Settings, loader: Loader = load_extractor) -> None:
+    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
         self.settings = settings
-        self._loader = loader
+        self._loader = loader or _load
         self._extractors: dict[str, Extractor] = {}
         self._loading = asyncio.Lock()
         self._slots = asyncio.Semaphore(settings.api.audio_concurrency)
@@ -65,6 +66,13 @@ class AudioQueries:
             return await asyncio.to_thread(_embed, extractor, audio)
 
 
+def _load(model: ModelSettings) -> Extractor:
+    # Imported here: the network is built only when the first audio query arrives.
+    from features.extractor import load_extractor
+
+    return load_extractor(model)
+
+
 def _embed(extractor: Extractor, audio: bytes) -> Embedding:
     return extractor.embed([extractor.decode(audio)])[0]
 
@@ -75,8 +83,11 @@ async def read_upload(request: web.Request, cap: int) -> bytes:
     A declared length above ``cap`` is refused before anything is read, and reading stops as
     soon as more than ``cap`` bytes arrived, so a large upload never sits in memory.
     """
-    too_large = json_error(
-        web.HTTPRequestEntityTooLarge, f"the audio file is larger than {cap} bytes"
+    too_large = web.HTTPRequestEntityTooLarge(
+        max_size=cap,
+        actual_size=request.content_length or cap + 1,
+        text=json.dumps({"error": f"the audio file is larger than {cap} bytes"}),
+        content_type="application/json",
     )
     if request.content_length is not None and request.content_length > cap + 64 * 1024:
         # The multipart framing adds a little; more than that cannot fit.

@@ -81,16 +81,22 @@ class FilterParams(BaseModel):
 class RecommendParams(FilterParams):
     """``POST /recommend``'s body (and ``GET /recommend``'s query, see :data:`GET_NAMES`)."""
 
-    seeds: list[TrackId | Seed] = Field(min_length=1, max_length=MAX_SEEDS)
+    seeds: list[Seed] = Field(min_length=1, max_length=MAX_SEEDS)
     negative: list[TrackId] = Field(default_factory=list, max_length=MAX_SEEDS)
     k: int = Field(default=10, ge=1, le=MAX_K)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
 
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _plain_ids(cls, value: Any) -> Any:
+        # A plain string is a seed of weight 1.
+        if isinstance(value, list):
+            return [{"track_id": s} if isinstance(s, str) else s for s in value]
+        return value
+
     def query(self) -> Query:
         """The engine's query."""
-        seeds = tuple(
-            (s, 1.0) if isinstance(s, str) else (s.track_id, s.weight) for s in self.seeds
-        )
+        seeds = tuple((s.track_id, s.weight) for s in self.seeds)
         return Query(seeds, tuple(self.negative), self.k, self.filters(), self.diversity)
 
 

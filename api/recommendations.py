@@ -182,10 +182,15 @@ def query_vector(
 
     Raises:
         UnknownTracks: A seed or negative is not in the catalogue (all of them are listed).
-        QueryError: No seed, a weight that is not positive, or seeds and negatives cancel out.
+        QueryError: No seed, a weight that is not positive, a track among both seeds and
+            negatives, or seeds and negatives that cancel out.
     """
     if not seeds:
         msg = "at least one seed is required"
+        raise QueryError(msg)
+    both = sorted({t for t, _ in seeds} & set(negative))
+    if both:
+        msg = f"tracks cannot be both seeds and negatives: {', '.join(both[:10])}"
         raise QueryError(msg)
     unknown = [t for t, _ in seeds if t not in catalogue] + [
         t for t in negative if t not in catalogue

@@ -59,8 +59,8 @@ def test_neighbours_are_exact_best_first_and_exclude_the_query(tmp_path: Path) -
     write_snapshot(tmp_path, tracks, model_version="m1", trees=10, source_mark=None)
     snapshot = LoadedSnapshot.open(tmp_path)
     # Neighbours are found in the snapshot's standardised space, so numpy must compare there.
-    assert snapshot.transform is not None
-    vectors = {t.track_id: snapshot.transform.apply(t.vector) for t in tracks}
+    assert snapshot.zscore is not None
+    vectors = {t.track_id: snapshot.zscore.apply(t.vector) for t in tracks}
     try:
         for query in ("t000", "t123", "t299"):
             # search_k covering every node makes ANNOY exact, so numpy must agree.

@@ -51,15 +51,18 @@ def test_statistics_are_frozen_into_the_manifest(tmp_path: Path) -> None:
     tracks = _two_groups()
     snapshot = _open(tmp_path, tracks, standardize=True)
     try:
-        assert snapshot.transform is not None
+        assert snapshot.zscore is not None
         vectors = np.stack([t.vector for t in tracks]).astype(np.float64)
-        np.testing.assert_allclose(snapshot.transform.mean, vectors.mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(snapshot.zscore.mean, vectors.mean(axis=0), rtol=1e-5)
         std = vectors.std(axis=0)
         expected = np.where(std < 1e-6, 1.0, std)  # constant dimensions are not scaled
-        np.testing.assert_allclose(snapshot.transform.std, expected, rtol=1e-5)
-        # The index holds the standardised vectors.
-        stored = np.asarray(snapshot.vector("a:03"), dtype=np.float32)
-        np.testing.assert_allclose(stored, snapshot.transform.apply(tracks[3].vector), atol=1e-5)
+        np.testing.assert_allclose(snapshot.zscore.std, expected, rtol=1e-5)
+        # The index holds the standardised vectors; vector() and transform() give them as unit
+        # vectors, so a raw vector from outside lands on its indexed twin.
+        standard = snapshot.zscore.apply(tracks[3].vector)
+        expected_unit = standard / np.linalg.norm(standard)
+        np.testing.assert_allclose(snapshot.vector("a:03"), expected_unit, atol=1e-5)
+        np.testing.assert_allclose(snapshot.transform(tracks[3].vector), expected_unit, atol=1e-5)
     finally:
         snapshot.close()
 
@@ -69,7 +72,7 @@ def test_standardising_lets_the_informative_dimensions_decide(tmp_path: Path) ->
     raw = _open(tmp_path / "raw", tracks, standardize=False)
     standard = _open(tmp_path / "z", tracks, standardize=True)
     try:
-        assert raw.transform is None
+        assert raw.zscore is None
         assert _same_group_share(standard) == 1.0
         assert _same_group_share(raw) < 0.8  # the loud dimension drowns the groups
     finally:
