@@ -8,7 +8,7 @@ one used, when duplicates collapse) is taken, so the path never repeats a record
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -80,9 +80,14 @@ def find_path(catalogue: Catalogue, start: str, end: str, length: int, filters: 
     used = [start, end]
     middle: list[Step] = []
     reason = None
+    # The per-artist cap counts the ends too; an artist at the cap is excluded from then on.
+    counts: dict[str, int] = {}
+    for track_id in used:
+        _count(counts, catalogue.get(track_id))
     for i in range(1, length - 1):
         point = slerp(a, b, i / (length - 1))
-        found = rank(catalogue, point, 1, filters, blocked=used).results
+        step_filters = _capped(filters, counts)
+        found = rank(catalogue, point, 1, step_filters, blocked=used).results
         if not found:
             reason = (
                 f"only {len(middle)} of the {length - 2} tracks between the ends pass the "
@@ -91,6 +96,7 @@ def find_path(catalogue: Catalogue, start: str, end: str, length: int, filters: 
             break
         result = found[0]
         used.append(result.track.track_id)
+        _count(counts, result.track)
         middle.append(
             Step(result.track, result.score, _cos(a, catalogue.vector(result.track.track_id)))
         )
@@ -101,6 +107,19 @@ def find_path(catalogue: Catalogue, start: str, end: str, length: int, filters: 
         Step(ends[1], _cos(b, b), _cos(a, b)),
     ]
     return Path(steps, reason)
+
+
+def _count(counts: dict[str, int], track: TrackInfo) -> None:
+    for artist in {a.casefold() for a in track.artists}:
+        counts[artist] = counts.get(artist, 0) + 1
+
+
+def _capped(filters: Filters, counts: dict[str, int]) -> Filters:
+    cap = filters.max_per_artist
+    if cap is None:
+        return filters
+    full = {artist for artist, n in counts.items() if n >= cap}
+    return replace(filters, exclude_artists=filters.exclude_artists | full)
 
 
 def _cos(a: F32, b: F32) -> float:

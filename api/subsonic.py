@@ -190,7 +190,8 @@ def to_xml(document: Mapping[str, Any]) -> bytes:
     ((name, content),) = document.items()
     root = ElementTree.Element(name, {"xmlns": XMLNS})
     _fill(root, content)
-    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    text: bytes = ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+    return text
 
 
 def _fill(element: ElementTree.Element, content: Mapping[str, Any]) -> None:

@@ -76,7 +76,7 @@ def test_the_properties_hold_for_any_query(snapshot: LoadedSnapshot, catalogue: 
     ids = sorted(t.track_id for t in catalogue.tracks)
 
     @settings(
-        max_examples=150,
+        max_examples=100,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
         database=None,
