@@ -221,10 +221,10 @@ def query_vector(
 def recommend(catalogue: Catalogue, query: Query) -> Recommendations:
     """Up to ``query.k`` tracks for ``query``, best first (see the module docstring).
 
-    The candidate search starts at ``WIDEN_FACTOR * k`` (at least ``MIN_FETCH``) and multiplies by ``WIDEN_FACTOR`` until
-    k results pass every filter or the whole catalogue was searched, so at most
-    ``log4(len / k) + 1`` rounds run and a short answer means the catalogue holds no more
-    eligible tracks (``short_reason`` says so).
+    The candidate search starts at ``WIDEN_FACTOR * k`` (at least ``MIN_FETCH``) and multiplies
+    by ``WIDEN_FACTOR`` until k results pass every filter or the whole catalogue was searched,
+    so at most ``log4(len / k) + 1`` rounds run and a short answer means the catalogue holds no
+    more eligible tracks (``short_reason`` says so).
 
     Raises:
         UnknownTracks: A seed or negative is not in the catalogue.

@@ -22,7 +22,7 @@ from annoy import AnnoyIndex
 from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, TrackNotIndexed
 from snapshots.local import read_manifest, verify_folder
 from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
-from snapshots.transform import ZScore
+from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 F32 = npt.NDArray[np.float32]
 
@@ -82,14 +82,13 @@ class LoadedSnapshot:
         self._rows = rows
         self._ids = {info.track_id: info.row for info in rows}
         self._tagged: dict[str, tuple[str, ...]] | None = None
-        #: How stored vectors were mapped into the indexed space (``None``: indexed raw).
-        self.zscore: ZScore | None = None
-        if manifest.transform is not None:
-            try:
-                self.zscore = ZScore.from_dict(manifest.transform, manifest.dim)
-            except ValueError as exc:
-                msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
-                raise SnapshotCorrupt(msg) from exc
+        #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
+        self.space: Transform
+        try:
+            self.space = transform_from_dict(manifest.transform, manifest.dim)
+        except ValueError as exc:
+            msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
+            raise SnapshotCorrupt(msg) from exc
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -225,13 +224,14 @@ class LoadedSnapshot:
         finally:
             self._exit()
 
-    def transform(self, raw: F32) -> F32:
-        """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised."""
-        vector = np.asarray(raw, dtype=np.float32)
-        if vector.shape != (self.manifest.dim,):
-            msg = f"expected a vector of {self.manifest.dim} floats, got shape {vector.shape}"
-            raise ValueError(msg)
-        return _unit(self.zscore.apply(vector) if self.zscore is not None else vector)
+    def transform(self, raw_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised.
+
+        Raises:
+            ValueError: The vector is not ``manifest.dim`` finite floats, or has no direction
+                in the retrieval space.
+        """
+        return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
 
     def tagged(self, tag: str) -> Sequence[str]:
         """Ids of the tracks whose tags include ``tag`` (case-insensitive), in row order."""

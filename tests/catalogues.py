@@ -11,7 +11,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from snapshots.builder import TrackVector
-from stores.migrations import EMBEDDING_DIM
 
 ARTISTS = 24
 PER_ARTIST = 6
@@ -26,7 +25,7 @@ class Catalogue:
     recording: dict[str, str]
 
 
-def tracks(seed: int = 13) -> Catalogue:
+def tracks(seed: int = 13, dim: int = 160) -> Catalogue:
     """``ARTISTS * PER_ARTIST`` recordings, with three kinds of copies of every fourth one.
 
     Recording ``r`` is ``isrc:R...`` (ISRC, metadata, audio digest). Every fourth also exists as
@@ -35,13 +34,13 @@ def tracks(seed: int = 13) -> Catalogue:
     digest, only a vector within the duplicate threshold).
     """
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((len(GENRES), EMBEDDING_DIM)).astype(np.float32) * 3
+    centres = rng.standard_normal((len(GENRES), dim)).astype(np.float32) * 3
     out: list[TrackVector] = []
     recording: dict[str, str] = {}
     for r in range(ARTISTS * PER_ARTIST):
         artist = f"Artist {r % ARTISTS:02d}"
         genre = (r // 3) % len(GENRES)
-        vector = (centres[genre] + rng.standard_normal(EMBEDDING_DIM)).astype(np.float32)
+        vector = (centres[genre] + rng.standard_normal(dim)).astype(np.float32)
         isrc = f"QZ{r:010d}"
         digest = f"{r:064x}"
         main = f"isrc:{isrc}"
@@ -65,14 +64,14 @@ def tracks(seed: int = 13) -> Catalogue:
             recording[copy] = main
         if r % 8 == 0:
             copy = f"deezer:{r}"
-            near = vector + 1e-4 * rng.standard_normal(EMBEDDING_DIM).astype(np.float32)
+            near = vector + 1e-4 * rng.standard_normal(dim).astype(np.float32)
             out.append(
                 TrackVector(copy, near, name=f"Song {r}", artists=(artist,), tags=tags, isrc=isrc)
             )
             recording[copy] = main
         if r % 12 == 0:
             copy = f"url:{r}"
-            near = vector + 1e-4 * rng.standard_normal(EMBEDDING_DIM).astype(np.float32)
+            near = vector + 1e-4 * rng.standard_normal(dim).astype(np.float32)
             out.append(TrackVector(copy, near, name=f"Song {r} (upload)", tags=tags))
             recording[copy] = main
     return Catalogue(out, recording)

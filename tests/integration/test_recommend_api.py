@@ -21,11 +21,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.keys import follower_key
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from snapshots.builder import write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore, ensure_bucket
 from tests.catalogues import Catalogue, tracks
+from tests.pipelines import remove_deployment
 
 Client = TestClient[web.Request, web.Application]
 #: A small cap, so the 413 test needs no large upload.
@@ -47,20 +48,24 @@ async def node(
             "api": servers.api.model_copy(update={"max_upload_bytes": UPLOAD_CAP}),
         }
     )
-    await ensure_bucket(settings.s3)
+    model_version = model_version_of(settings.model)
     built = await asyncio.to_thread(
         write_snapshot,
         tmp_path / "build",
-        tracks().tracks,
-        model_version=model_version_of(settings.model),
+        tracks(dim=model_spec(model_version).dim).tracks,
+        model_version=model_version,
         trees=10,
         source_mark=1,
     )
-    async with ObjectStore(settings.s3) as objects:
-        key = await SnapshotStore(objects).publish(built)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        assert await client.app[follower_key].load(key)
-        yield client
+    try:
+        await ensure_bucket(settings.s3)
+        async with ObjectStore(settings.s3) as objects:
+            key = await SnapshotStore(objects).publish(built)
+        async with TestClient(TestServer(create_app(settings))) as client:
+            assert await client.app[follower_key].load(key)
+            yield client
+    finally:
+        await remove_deployment(settings, unique)  # its bucket and its broadcast topic
 
 
 @pytest.fixture
