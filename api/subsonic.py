@@ -221,7 +221,12 @@ def handler(method: Method) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An aiohttp handler answering ``method`` in the requested format."""
 
     async def handle(request: web.Request) -> web.Response:
-        form = await request.post() if request.method == "POST" else {}
+        form: Mapping[str, object] = {}
+        if request.method == "POST":
+            try:
+                form = await request.post()
+            except ValueError:  # a malformed form body: answer from the query string alone
+                form = {}
         params = _params(request, {k: str(v) for k, v in form.items()})
         try:
             return _respond(envelope(await method(request, params)), params)

@@ -136,6 +136,9 @@ class ModelSettings(_Group):
     #: musicnn-msd: most 3-s patches embedded per track, spread evenly over it when it holds
     #: more (a 30-s preview holds 10); fewer is faster. Part of that model's version.
     max_patches: int = Field(default=10, ge=1, le=256)
+    #: Choi models: 0 analyses every track's first 29 s; N >= 1 averages N 29-s windows spread
+    #: over a track longer than a preview (1: its middle). Part of their versions when not 0.
+    choi_windows: int = Field(default=0, ge=0, le=16)
     #: musicnn-msd: the TensorFlow checkpoint folder; unset, ``MSD_musicnn`` of the installed
     #: ``musicnn`` wheel.
     musicnn_checkpoint: Path | None = None

@@ -45,6 +45,9 @@ class TrackInfo:
     isrc: str | None = None
     #: sha256 of the audio the vector was extracted from.
     audio_sha256: str | None = None
+    #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
+    #: snapshots built before the map existed.
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +316,7 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
                         tags=tuple((str(t), float(s)) for t, s in data["tags"]),
                         isrc=data.get("isrc"),
                         audio_sha256=data.get("audio_sha256"),
+                        xy=_xy(data.get("xy")),
                     )
                 )
     except FileNotFoundError as exc:
@@ -331,3 +335,11 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
         msg = f"snapshot {manifest.version}: {TRACKS_NAME} repeats a track id"
         raise SnapshotCorrupt(msg)
     return tuple(rows)
+
+
+def _xy(value: Any) -> tuple[float, float] | None:
+    """A map position as stored, or ``None`` when the line has none."""
+    if value is None:
+        return None
+    x, y = value  # a malformed pair raises ValueError or TypeError: the line is malformed
+    return float(x), float(y)
