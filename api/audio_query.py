@@ -15,6 +15,7 @@ import json
 from collections.abc import Awaitable, Callable
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.errors import json_error
 from api.recommend_params import AudioParams, from_query
@@ -93,12 +94,16 @@ async def read_upload(request: web.Request, cap: int) -> bytes:
         # The multipart framing adds a little; more than that cannot fit.
         raise too_large
     if request.content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if isinstance(part, BodyPartReader) and (
-                part.filename or part.name in {"file", "audio"}
-            ):
-                return await _read_capped(part.read_chunk, cap, too_large)
+        try:
+            reader = await request.multipart()
+            async for part in reader:
+                if isinstance(part, BodyPartReader) and (
+                    part.filename or part.name in {"file", "audio"}
+                ):
+                    return await _read_capped(part.read_chunk, cap, too_large)
+        except (ValueError, HttpProcessingError) as exc:
+            msg = f"file: the multipart body cannot be read ({exc.__class__.__name__})"
+            raise json_error(web.HTTPBadRequest, msg) from None
         raise json_error(web.HTTPBadRequest, "file: the form holds no file part")
     if request.content_length is not None and request.content_length > cap:
         raise too_large

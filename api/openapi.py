@@ -396,15 +396,20 @@ NAMES: Schema = {
     "maxItems": 1000,
 }
 DIVERSITY: Schema = {"type": "number", "minimum": 0, "maximum": 1, "default": 0}
+#: Lists in a query string are kept short here so that a URL stays within the server's 8 KiB
+#: request line; the JSON body of ``POST /recommend`` takes the long lists.
+QUERY_ID: Schema = {"type": "string", "pattern": "^[a-z]+:[A-Za-z0-9._-]{1,72}$"}
+QUERY_IDS: Schema = {"type": "array", "items": QUERY_ID, "maxItems": 5}
+QUERY_NAMES: Schema = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 40},
+    "maxItems": 3,
+}
 #: The filters every recommendation route takes (lists repeat the parameter).
 FILTERS = [
-    query(
-        "exclude_track",
-        {"type": "array", "items": TRACK, "maxItems": 1000},
-        "never return these tracks (nor copies of them)",
-    ),
-    query("exclude_artist", NAMES, "no track crediting these artists (case-insensitive)"),
-    query("exclude_album", NAMES, "no track on these albums (case-insensitive)"),
+    query("exclude_track", QUERY_IDS, "never return these tracks (nor copies of them)"),
+    query("exclude_artist", QUERY_NAMES, "no track crediting these artists (case-insensitive)"),
+    query("exclude_album", QUERY_NAMES, "no track on these albums (case-insensitive)"),
     query("max_per_artist", {"type": "integer", "minimum": 1, "maximum": 100}, "cap per artist"),
     query(
         "duplicates",
@@ -507,11 +512,11 @@ PATHS: dict[str, dict[str, Any]] = {
             parameters=[
                 query(
                     "track_id",
-                    {"type": "array", "items": TRACK, "minItems": 1, "maxItems": 25},
-                    "the seeds (repeat the parameter)",
+                    {**QUERY_IDS, "minItems": 1},
+                    "the seeds (repeat the parameter; up to 25)",
                     required=True,
                 ),
-                query("negative", {"type": "array", "items": TRACK, "maxItems": 25}, "to avoid"),
+                query("negative", QUERY_IDS, "tracks to steer away from (up to 25)"),
                 query("k", _bounded(1, 100, 10), "how many"),
                 query(
                     "tag",

@@ -18,6 +18,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.keys import holder_key
 from api.paths import find_path
@@ -225,7 +226,7 @@ def handler(method: Method) -> Callable[[web.Request], Awaitable[web.Response]]:
         if request.method == "POST":
             try:
                 form = await request.post()
-            except ValueError:  # a malformed form body: answer from the query string alone
+            except (ValueError, HttpProcessingError):  # malformed: the query string alone counts
                 form = {}
         params = _params(request, {k: str(v) for k, v in form.items()})
         try:
