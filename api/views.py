@@ -1,4 +1,4 @@
-"""Request handlers: recommendations, the indexed tracks, tracks without audio, health.
+"""Request handlers: the indexed tracks, tracks without audio, health.
 
 Reads the current snapshot (and, for tracks without audio, Cassandra); writes JSON. Domain
 errors become HTTP errors here and only here, each with a JSON ``{"error": message}`` body.
@@ -6,26 +6,18 @@ errors become HTTP errors here and only here, each with a JSON ``{"error": messa
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from api.cassandra import UNREACHABLE, CassandraUnavailable
 from api.errors import json_error
 from api.health import describe
-from api.keys import cassandra_key, follower_key, holder_key, queries_key, settings_key
-from features.tags import CHOI2017_TAGS
-from snapshots.errors import TrackNotIndexed
-from snapshots.serving import Scored, ServingView
+from api.keys import cassandra_key, follower_key, holder_key
+from snapshots.serving import ServingView
 
-MAX_K = 100
 MAX_PAGE = 1000
-_T = TypeVar("_T")
-_KNOWN_TAGS = frozenset(t.lower() for t in CHOI2017_TAGS)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -62,71 +54,6 @@ def _track_json(row: Any) -> dict[str, Any]:
         "album": row.album,
         "tags": [[name, round(float(p), 4)] for name, p in row.tags],
     }
-
-
-def _tag_param(request: web.Request) -> str | None:
-    raw = request.query.get("tag")
-    if raw is None:
-        return None
-    tag = raw.strip().lower()
-    if tag not in _KNOWN_TAGS:
-        raise json_error(
-            web.HTTPBadRequest,
-            f"unknown tag {raw!r:.40}; known tags: {', '.join(CHOI2017_TAGS)}",
-        )
-    return tag
-
-
-async def off_loop(request: web.Request, work: Callable[[], _T]) -> _T:
-    """Run a search in the query threads, so the event loop keeps serving meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(request.app[queries_key], work)
-
-
-async def recommend(request: web.Request) -> web.Response:
-    """``GET /recommend?track_id=ID&k=10[&tag=jazz]``: the k tracks that sound most like ID.
-
-    Best first; with ``tag``, only tracks whose top tags include it.
-    """
-    track_id = request.query.get("track_id", "").strip()
-    if not track_id:
-        raise json_error(web.HTTPBadRequest, "track_id is required")
-    k = _int_param(request, "k", 10, 1, MAX_K)
-    tag = _tag_param(request)
-    snapshot = _snapshot(request)
-    configured = request.app[settings_key].index.search_k
-    search_k = None if configured == -1 else configured
-
-    def work() -> list[Scored]:
-        return snapshot.scored(track_id, k, tag=tag, search_k=search_k)
-
-    try:
-        # A stored list is a lookup, answered here; any search runs in the query threads. The
-        # request holds its snapshot, so a swap meanwhile cannot unload it.
-        if snapshot.is_cheap(track_id, k, tag):
-            found = work()
-        else:
-            found = await off_loop(request, work)
-    except TrackNotIndexed:
-        raise json_error(
-            web.HTTPNotFound,
-            f"track {track_id!r:.120} is not in snapshot {snapshot.manifest.version}",
-        ) from None
-    # The rows' stored JSON goes out as it is: nothing is decoded and encoded again.
-    head = json.dumps(
-        {
-            "track_id": track_id,
-            "snapshot": snapshot.manifest.version,
-            "model": snapshot.manifest.model_version,
-            "tag": tag,
-        }
-    ).encode()
-    results = b", ".join(
-        snapshot.json_of(item)[:-1] + b', "score": ' + repr(round(float(score), 6)).encode() + b"}"
-        for item, score in found
-    )
-    return web.Response(
-        body=head[:-1] + b', "results": [' + results + b"]}", content_type="application/json"
-    )
 
 
 async def tracks(request: web.Request) -> web.Response:

@@ -80,6 +80,8 @@ class TrackVector:
     artists: tuple[str, ...] = ()
     album: str | None = None
     tags: Mapping[str, float] = field(default_factory=dict)
+    isrc: str | None = None
+    audio_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -141,11 +143,17 @@ async def build_snapshot(
     coverage = await measure(db, ks, model_version, read.ids)
     meta = await read_metadata(db, ks, read.ids)
     rows = []
-    for track_id, tags in zip(read.ids, read.tags, strict=True):
+    for track_id, tags, digest in zip(read.ids, read.tags, read.digests, strict=True):
         found = meta.pop(track_id, {})
         rows.append(
             track_line(
-                track_id, found.get("name"), found.get("artists", ()), found.get("album"), tags
+                track_id,
+                found.get("name"),
+                found.get("artists", ()),
+                found.get("album"),
+                tags,
+                isrc=found.get("isrc"),
+                audio_sha256=digest,
             )
         )
     del meta
@@ -494,7 +502,15 @@ def _check_model_version(model_version: str) -> None:
 
 
 def _track_line(track: TrackVector) -> dict[str, Any]:
-    return track_line(track.track_id, track.name, track.artists, track.album, track.tags)
+    return track_line(
+        track.track_id,
+        track.name,
+        track.artists,
+        track.album,
+        track.tags,
+        isrc=track.isrc,
+        audio_sha256=track.audio_sha256,
+    )
 
 
 def track_line(
@@ -503,6 +519,9 @@ def track_line(
     artists: Sequence[str],
     album: str | None,
     tags: Mapping[str, float],
+    *,
+    isrc: str | None = None,
+    audio_sha256: str | None = None,
 ) -> dict[str, Any]:
     """A row of ``tracks.jsonl``.
 
@@ -510,10 +529,17 @@ def track_line(
     carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
     """
     ordered = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {
+    line: dict[str, Any] = {
         "track_id": track_id,
         "name": name,
         "artists": list(artists),
         "album": album,
         "tags": [[tag, round(float(score), 4)] for tag, score in ordered],
     }
+    # Written only when known, so rows (and snapshots) without them stay byte-identical; the
+    # query node collapses copies of one recording by these.
+    if isrc is not None:
+        line["isrc"] = isrc
+    if audio_sha256 is not None:
+        line["audio_sha256"] = audio_sha256
+    return line

@@ -72,6 +72,10 @@ class TrackInfo:
     album: str | None
     #: ``(tag, score)`` pairs, best first.
     tags: tuple[tuple[str, float], ...]
+    #: The recording's ISRC, when its source gave one.
+    isrc: str | None = None
+    #: sha256 of the audio the vector was extracted from.
+    audio_sha256: str | None = None
     #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
     #: snapshots built before the map existed.
     xy: tuple[float, float] | None = None
@@ -279,6 +283,8 @@ class LoadedSnapshot:
             artists=tuple(data["artists"]),
             album=data["album"],
             tags=tuple((t, float(s)) for t, s in data["tags"]),
+            isrc=data.get("isrc"),
+            audio_sha256=data.get("audio_sha256"),
             xy=(float(self._xy[row, 0]), float(self._xy[row, 1])),
         )
         if len(self._infos) >= INFO_CACHE:
@@ -360,7 +366,10 @@ class LoadedSnapshot:
         self._enter()
         try:
             found = self._index.get_nns_by_vector(
-                query, wanted, self.manifest.search_k if search_k is None else search_k
+                # -1 (ANNOY's own default) also means the tuned one: it reaches the target.
+                query,
+                wanted,
+                self.manifest.search_k if search_k in (None, -1) else search_k,
             )
         finally:
             self._exit()

@@ -28,8 +28,8 @@ PAGE_ROWS = 1000
 _KEYSPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: Track id -> (vector, tags).
-Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float]]]
+#: Track id -> (vector, tags, sha256 of the audio it came from).
+Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float], str | None]]
 
 
 def to_mark(value: datetime) -> int:
@@ -107,8 +107,8 @@ async def read_vectors(
     """
     dim = await stored_dim(db, ks, model_version)
     stmt = await db.prepare(
-        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at "
-        f"FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
+        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at, "
+        f"audio_sha256 FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
     )
     stmt.fetch_size = PAGE_ROWS
     vectors: Vectors = {}
@@ -128,7 +128,7 @@ async def read_vectors(
             if track_id in vectors and seen_at[track_id] >= at:
                 continue
             seen_at[track_id] = at
-            vectors[track_id] = (vector, dict(row["tags"] or {}))
+            vectors[track_id] = (vector, dict(row["tags"] or {}), row["audio_sha256"])
 
     await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
     if skipped:
@@ -156,6 +156,8 @@ class ReadColumns:
     ids: list[str]
     vectors: npt.NDArray[np.float32]
     tags: list[dict[str, float]]
+    #: Row ``i``'s audio sha256, when recorded.
+    digests: list[str | None] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -185,11 +187,12 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
     """
     dim = await stored_dim(db, ks, model_version)
     stmt = await db.prepare(
-        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at "
-        f"FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
+        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at, "
+        f"audio_sha256 FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
     )
     stmt.fetch_size = PAGE_ROWS
     rows = _Rows(dim)
+    digests: list[str | None] = []
     ids: list[str] = []
     tags: list[dict[str, float]] = []
     where: dict[str, tuple[int, datetime]] = {}
@@ -211,11 +214,13 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
                     continue
                 rows.data[seen[0]] = vector
                 tags[seen[0]] = dict(row["tags"] or {})
+                digests[seen[0]] = row["audio_sha256"]
                 where[track_id] = (seen[0], at)
                 continue
             where[track_id] = (rows.append(vector), at)
             ids.append(track_id)
             tags.append(dict(row["tags"] or {}))
+            digests.append(row["audio_sha256"])
 
     await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
     if skipped:
@@ -226,15 +231,15 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
             dim,
             sorted(skipped)[:5],
         )
-    return ReadColumns(ids, rows.data[: rows.count], tags, skipped)
+    return ReadColumns(ids, rows.data[: rows.count], tags, digests, skipped)
 
 
 async def read_metadata(
     db: CassandraSession, ks: str, wanted: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
-    """Name, artists and album of the ``wanted`` tracks (absent tracks are left out)."""
+    """Name, artists, album and ISRC of the ``wanted`` tracks (absent tracks are left out)."""
     # One paged scan of the table is far cheaper than a query per track for a whole catalogue.
-    stmt = await db.prepare(f"SELECT track_id, name, artists, album FROM {ks}.tracks")
+    stmt = await db.prepare(f"SELECT track_id, name, artists, album, isrc FROM {ks}.tracks")
     stmt.fetch_size = PAGE_ROWS
     ids = set(wanted)
     meta: dict[str, dict[str, Any]] = {}
@@ -244,5 +249,6 @@ async def read_metadata(
                 "name": row["name"],
                 "artists": tuple(row["artists"] or ()),
                 "album": row["album"],
+                "isrc": row["isrc"],
             }
     return meta
