@@ -365,12 +365,7 @@ class LoadedSnapshot:
         wanted = min(len(self), k + (exclude is not None))
         self._enter()
         try:
-            found = self._index.get_nns_by_vector(
-                # -1 (ANNOY's own default) also means the tuned one: it reaches the target.
-                query,
-                wanted,
-                self.manifest.search_k if search_k in (None, -1) else search_k,
-            )
+            found = self._index.get_nns_by_vector(query, wanted, self._search_k(wanted, search_k))
         finally:
             self._exit()
         rows = np.asarray([r for r in found if r != exclude][:wanted], dtype=np.int64)
@@ -380,6 +375,13 @@ class LoadedSnapshot:
         scores = self._vectors[rows] @ query
         order = np.argsort(-scores, kind="stable")[:k]
         return [(int(rows[i]), float(scores[i])) for i in order]
+
+    def _search_k(self, wanted: int, search_k: int | None) -> int:
+        # The tuned one (-1, ANNOY's "choose", also means it), but never below ANNOY's own
+        # default for this many results: a wide request must get them all.
+        if search_k is not None and search_k != -1:
+            return search_k
+        return max(self.manifest.search_k, self.manifest.trees * wanted)
 
     def with_tag(
         self, track_id: str, k: int, tag: str, search_k: int | None = None
