@@ -37,6 +37,8 @@ START_MARGIN_S = 120.0
 #: Records per poll, and how long a poll waits for the first one.
 BATCH = 1000
 POLL_MS = 100
+#: Seconds the names of new tracks may take to read before they are served without.
+DESCRIBE_TIMEOUT_S = 1.0
 #: Seconds between looks for the topic before the first worker created it.
 TOPIC_WAIT_S = 2.0
 
@@ -184,7 +186,9 @@ class FreshFollower:
     async def _described(self, tracks: list[FreshTrack]) -> list[FreshTrack]:
         assert self.describe is not None
         try:
-            names = await self.describe([t.track_id for t in tracks])
+            # Names are a nicety: a slow or absent Cassandra must not hold the vectors back.
+            async with asyncio.timeout(DESCRIBE_TIMEOUT_S):
+                names = await self.describe([t.track_id for t in tracks])
         except Exception as exc:  # noqa: BLE001  # names are a nicety: never lose the vectors
             logger.warning("fresh tier: track names unavailable (%s); serving without", exc)
             return tracks
