@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from annoy import AnnoyIndex
 
 from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, TrackNotIndexed
 from snapshots.local import read_manifest, verify_folder
 from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
-from snapshots.transform import ZScore
+from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
@@ -36,6 +38,9 @@ class TrackInfo:
     album: str | None
     #: ``(tag, score)`` pairs, best first.
     tags: tuple[tuple[str, float], ...]
+    #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
+    #: snapshots built before the map existed.
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,14 +77,13 @@ class LoadedSnapshot:
         self._index = index
         self._rows = rows
         self._ids = {info.track_id: info.row for info in rows}
-        #: How stored vectors were mapped into the indexed space (``None``: indexed raw).
-        self.transform: ZScore | None = None
-        if manifest.transform is not None:
-            try:
-                self.transform = ZScore.from_dict(manifest.transform, manifest.dim)
-            except ValueError as exc:
-                msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
-                raise SnapshotCorrupt(msg) from exc
+        #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
+        self.space: Transform
+        try:
+            self.space = transform_from_dict(manifest.transform, manifest.dim)
+        except ValueError as exc:
+            msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
+            raise SnapshotCorrupt(msg) from exc
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -191,6 +195,15 @@ class LoadedSnapshot:
         finally:
             self._exit()
 
+    def transform(self, raw_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised.
+
+        Raises:
+            ValueError: The vector is not ``manifest.dim`` finite floats, or has no direction
+                in the retrieval space.
+        """
+        return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
+
     def warm(self) -> None:
         """Read the index file once and run a few queries, so the first request is not slow."""
         with (self.folder / INDEX_NAME).open("rb") as handle:
@@ -254,6 +267,7 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
                         artists=tuple(data["artists"]),
                         album=data["album"],
                         tags=tuple((str(t), float(s)) for t, s in data["tags"]),
+                        xy=_xy(data.get("xy")),
                     )
                 )
     except FileNotFoundError as exc:
@@ -272,3 +286,11 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
         msg = f"snapshot {manifest.version}: {TRACKS_NAME} repeats a track id"
         raise SnapshotCorrupt(msg)
     return tuple(rows)
+
+
+def _xy(value: Any) -> tuple[float, float] | None:
+    """A map position as stored, or ``None`` when the line has none."""
+    if value is None:
+        return None
+    x, y = value  # a malformed pair raises ValueError or TypeError: the line is malformed
+    return float(x), float(y)

@@ -3,6 +3,8 @@
 Reads and writes ``<keyspace>.tracks``, ``<keyspace>.embeddings`` and
 ``<keyspace>.model_versions``. Every write is an upsert keyed by track id (and model version),
 so a replayed event rewrites the same row: at-least-once delivery never duplicates a track.
+A vector goes to the ``embeddings`` column of its length, and the model version's row records
+that length.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from cassandra.query import PreparedStatement
 from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_BUCKETS
+from stores.migrations import EMBEDDING_BUCKETS, embedding_column
 
 #: Where a track stands. ``unavailable``: no audio could be had, for a reason that retrying
 #: will not change; ``failed``: a transient failure, retried when the track is ingested again.
@@ -174,9 +176,14 @@ class TrackStore:
         audio_sha256: str,
         extracted_at: datetime,
     ) -> None:
-        """Store one vector; :meth:`store_features` stores a batch and moves the mark."""
+        """Store one vector; :meth:`store_features` stores a batch and moves the mark.
+
+        Raises:
+            ValueError: No column holds vectors of this length.
+        """
+        column = embedding_column(len(embedding))
         stmt = await self._stmt(
-            "INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
+            f"INSERT INTO {{ks}}.embeddings (model_version, bucket, track_id, {column}, tags, "
             "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         await self.db.execute(
@@ -200,7 +207,22 @@ class TrackStore:
         track is marked extracted: a crash in between leaves the tracks unsettled, so the
         replayed events redo the batch and move the mark again, and the indexer never misses
         a vector.
+
+        Raises:
+            ValueError: The vectors of one model version differ in length, or no column holds
+                vectors of their length; nothing was written.
         """
+        dims: dict[str, int] = {}
+        for r in records:
+            dim = dims.setdefault(r.model_version, len(r.embedding))
+            if len(r.embedding) != dim:
+                msg = (
+                    f"model version {r.model_version}: vectors of lengths {dim} and "
+                    f"{len(r.embedding)} in one batch (track {r.track_id})"
+                )
+                raise ValueError(msg)
+        for dim in dims.values():
+            embedding_column(dim)
         await asyncio.gather(
             *(
                 self.upsert_embedding(
@@ -215,8 +237,8 @@ class TrackStore:
                 for r in records
             )
         )
-        for model_version in {r.model_version for r in records}:
-            await self.touch_model_version(model_version)
+        for model_version, dim in dims.items():
+            await self.touch_model_version(model_version, dim)
         await asyncio.gather(
             *(
                 self.set_status(r.track_id, "extracted", audio_source=r.audio_source)
@@ -224,16 +246,18 @@ class TrackStore:
             )
         )
 
-    async def touch_model_version(self, model_version: str) -> None:
+    async def touch_model_version(self, model_version: str, dim: int) -> None:
         """Move the model version's change mark to now, after writing a batch of its vectors.
 
         The indexer reads the mark before the vectors, so a mark moved after the writes makes
-        it rebuild at the next tick.
+        it rebuild at the next tick. ``dim``, the length of the vectors written, tells readers
+        which column holds them.
         """
         stmt = await self._stmt(
-            "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()) WHERE model_version = ?"
+            "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()), dim = ? "
+            "WHERE model_version = ?"
         )
-        await self.db.execute(stmt, (model_version,))
+        await self.db.execute(stmt, (dim, model_version))
 
 
 def _row(row: dict[str, Any]) -> TrackRow:

@@ -21,7 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.keys import follower_key
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
@@ -67,15 +67,17 @@ async def proxy(isolated: Settings) -> AsyncIterator[TcpProxy]:
 
 async def _publish(settings: Settings, workdir: Path, count: int, seed: int) -> str:
     rng = np.random.default_rng(seed)
+    model_version = model_version_of(settings.model)
+    dim = model_spec(model_version).dim
     tracks = [
-        TrackVector(f"t:{i:04d}", rng.standard_normal(160).astype(np.float32), name=f"track {i}")
+        TrackVector(f"t:{i:04d}", rng.standard_normal(dim).astype(np.float32), name=f"track {i}")
         for i in range(count)
     ]
     built = await asyncio.to_thread(
         write_snapshot,
         workdir,
         tracks,
-        model_version=model_version_of(settings.model),
+        model_version=model_version,
         trees=5,
         source_mark=seed,
     )
