@@ -429,8 +429,7 @@ async def server_outage(
     progress = Progress(d)
     try:
         await worker.start()
-        await joined(d, [worker.current], JOIN_DEADLINE_S)
-        await produce(d.settings, clips.folders)
+        await produce(d.settings, clips.folders)  # read once the worker has joined
         await first_batch(worker, FIRST_BATCH_DEADLINE_S)
         await servers.kill(name)
         # The outage the scenario is about: a fixed time, not a wait for a condition.
@@ -585,9 +584,8 @@ async def query_node_outage(servers: DedicatedServers, clips: Clips, root: Path)
     )
     node = ApiProcess(node_settings, d.folder, node_env)
     try:
-        await worker.start()
+        await asyncio.gather(worker.start(), node.start())
         await produce(d.settings, clips.folders[:1])
-        await node.start()
         outcome.logs = [*worker.logs, node.log_file]
         await serving(node.endpoint, first, FIRST_BATCH_DEADLINE_S + 60)
         async with Asker(node.endpoint, sorted(clips.ids[0])[0]) as asker:
