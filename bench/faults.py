@@ -64,7 +64,7 @@ def _scenarios(args: argparse.Namespace) -> list[tuple[str, Scenario]]:
         ("baseline", no_fault),
         *[(f"{name} outage", outage(name)) for name in SERVER_NAMES],
         ("worker crashes", lambda s, c, r: worker_crashes(s, c, r, steps)),
-        ("query node's store", query_node_outage),
+        ("query node's store (node)", query_node_outage),
     ]
 
 
@@ -104,6 +104,8 @@ async def run(args: argparse.Namespace) -> int:
             async with dedicated_servers(base, root / "run", env) as servers:
                 clips = await clips_task
                 for name, scenario in _scenarios(args):
+                    if args.only and not any(word in name for word in args.only):
+                        continue
                     say(f"\n== {name}")
                     try:
                         outcome = await scenario(servers, clips, root)
@@ -135,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--outage", type=float, default=OUTAGE_S, help="seconds a killed server stays down"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        default=[],
+        help="run only the scenarios whose name contains one of these words (e.g. kafka node)",
     )
     parser.add_argument(
         "--max-backoff",
