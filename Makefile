@@ -20,11 +20,13 @@ demo: install jars weights ## set up everything, run the pipeline on a demo cata
 
 install: $(VENV)/.installed ## create .venv and install the project with pinned dependencies
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt config/musicnn-weights.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# compat mode puts the repository root on sys.path, so new top-level packages are found.
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" --config-settings editable_mode=compat
+	# The musicnn-msd weights: one wheel, pinned by version and sha256, without its dependencies.
+	$(BIN)/pip install -q --no-deps --require-hashes -r config/musicnn-weights.txt
 	touch $@
 
 # The explorer page's browser test drives Debian's chromium (Playwright's own browser download
