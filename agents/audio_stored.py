@@ -45,4 +45,12 @@ async def extract_features(stream: StreamT[Any]) -> None:
             parked = item if isinstance(item, Parked) else parked_batch
             if parked is not None:
                 res.stats.dead_letters[AGENT] += 1
-                await res.own("dead-letter", partial(dead_letter, event, parked.reason, AGENT))
+                park = partial(
+                    dead_letter,
+                    event,
+                    parked.reason,
+                    AGENT,
+                    exc=parked.error,
+                    attempts=parked.attempts,
+                )
+                await res.own("dead-letter", park)

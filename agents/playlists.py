@@ -31,4 +31,7 @@ async def crawl_playlists(stream: StreamT[Any]) -> None:
         parked = await guarded(res, AGENT, work)
         if parked is not None:
             res.stats.dead_letters[AGENT] += 1
-            await res.own("dead-letter", partial(dead_letter, event, parked.reason, AGENT))
+            park = partial(
+                dead_letter, event, parked.reason, AGENT, exc=parked.error, attempts=parked.attempts
+            )
+            await res.own("dead-letter", park)

@@ -1,7 +1,10 @@
 """The query node's app factory: every resource opens in its own cleanup context.
 
-Reads the settings; opens a Cassandra session (for tracks without audio), the object store and
-the snapshot follower, which loads the newest snapshot and then follows ``index-updated.v1``.
+Reads the settings; opens the object store and the snapshot follower, which loads the newest
+snapshot and then follows ``index-updated.v1``, and starts connecting to Cassandra (only tracks
+without audio are read from it) in the background. Neither a missing Cassandra nor an
+unreachable Kafka or object store keeps the node from starting: it serves what it has and keeps
+trying, and ``/readyz`` says how that goes.
 """
 
 from __future__ import annotations
@@ -10,23 +13,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from api.cassandra import CassandraConnector
 from api.errors import json_errors
-from api.keys import follower_key, holder_key, settings_key, tracks_key
+from api.keys import cassandra_key, follower_key, holder_key, settings_key
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
-from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
-from stores.tracks import TrackStore
 
 
 async def _cassandra(app: web.Application) -> AsyncIterator[None]:
-    settings = app[settings_key]
-    session = CassandraSession(settings.cassandra)
-    await session.start()
-    app[tracks_key] = TrackStore(session, settings.cassandra.keyspace)
+    connector = CassandraConnector(app[settings_key])
+    connector.start()
+    app[cassandra_key] = connector
     yield
-    await session.stop()
+    await connector.stop()
 
 
 async def _snapshots(app: web.Application) -> AsyncIterator[None]:

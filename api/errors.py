@@ -29,7 +29,12 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise json_error(type(exc), exc.reason) from None
+        # Rewrite the body in place rather than building a new exception of the same class:
+        # some classes need more arguments (405 needs the method and the allowed ones), and
+        # the headers they set (``Allow``) must survive.
+        exc.text = json.dumps({"error": exc.reason})
+        exc.content_type = "application/json"
+        raise
     except Exception:
         logger.exception("unhandled error in %s %s", request.method, request.path)
         raise json_error(web.HTTPInternalServerError, "internal error") from None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.cassandra import CassandraConnector
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
-from stores.tracks import TrackStore
 
 settings_key = web.AppKey("settings", Settings)
-tracks_key = web.AppKey("tracks", TrackStore)
+cassandra_key = web.AppKey("cassandra", CassandraConnector)
 holder_key = web.AppKey("snapshot_holder", SnapshotHolder)
 follower_key = web.AppKey("snapshot_follower", SnapshotFollower)

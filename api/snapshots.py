@@ -8,6 +8,10 @@ that fails any step is refused and the current one keeps serving.
 A node serves its configured model version once a complete snapshot of it exists. Until then
 (a reindex to a new model is under way) it serves the newest complete snapshot of another
 version, and it never switches to an incomplete one.
+
+The follower outlives any outage of Kafka or of the object store: it retries with capped
+exponential back-off and jitter, keeps serving what it has, records its health for ``/readyz``
+and catches up with the newest snapshot once they answer again.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import logging
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from api.health import Health, describe
 from config.settings import Settings
 from features.versions import model_version_of
 from schemas.decoding import decode
@@ -27,7 +33,7 @@ from schemas.snapshots import IndexUpdatedV1
 from snapshots.errors import SnapshotError
 from snapshots.index import LoadedSnapshot, load_snapshot
 from snapshots.local import prune_local
-from snapshots.store import download, to_serve
+from snapshots.store import SnapshotStore, download, to_serve
 from stores.objects import ObjectStore
 from streams.names import INDEX_UPDATED
 from streams.provision import create_missing
@@ -36,6 +42,12 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a replaced snapshot stays open, so a request that picked it up can finish.
 RETIRE_AFTER_S = 30.0
+#: Seconds before the first retry after a failure; doubled each time up to the configured cap.
+BACKOFF_FIRST_S = 0.5
+#: Seconds one poll of ``index-updated.v1`` waits for a broadcast.
+POLL_S = 5.0
+#: Seconds the broker gets to answer the liveness question asked after an empty poll.
+PROBE_TIMEOUT_S = 10.0
 
 
 class SnapshotHolder:
@@ -59,7 +71,16 @@ class SnapshotHolder:
 
 
 class SnapshotFollower:
-    """Loads the newest snapshot at start, then every newer one that is broadcast."""
+    """Loads the newest snapshot at start, then every newer one that is broadcast.
+
+    Runs as one background task that never ends by itself: a failure of Kafka or of the object
+    store (the broker down, a connection refused, an S3 5xx, a snapshot whose files are not
+    there yet) is recorded in :attr:`health`, waited out with capped exponential back-off and
+    jitter, and tried again; the snapshot being served keeps answering meanwhile. After any
+    failure the follower asks the object store which snapshot to serve before anything else,
+    so a broadcast it could not act on (or missed) is caught up with once the store answers.
+    Only a snapshot that is refused for good (corrupt, incomplete) is given up on.
+    """
 
     def __init__(self, settings: Settings, objects: ObjectStore, holder: SnapshotHolder) -> None:
         self.settings = settings
@@ -67,31 +88,27 @@ class SnapshotFollower:
         self.holder = holder
         self.model_version = model_version_of(settings.model)
         self.cache_dir = settings.path(settings.index.cache_dir)
+        self.health = Health()
         self._consumer: AIOKafkaConsumer | None = None
+        self._partition = TopicPartition(settings.kafka.topic(INDEX_UPDATED), 0)
+        #: Ask the store which snapshot to serve before following broadcasts further.
+        self._resync = True
+        #: A snapshot to load as soon as the store answers.
+        self._pending: str | None = None
+        self._first_round = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe first, then load the newest snapshot: no broadcast can fall in between."""
-        topic = self.settings.kafka.topic(INDEX_UPDATED)
-        await create_missing(self.settings.kafka.bootstrap, {topic: 1})  # before any worker
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka.bootstrap,
-            group_id=None,  # every query node must see every broadcast
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_end(partition)
-        self._consumer = consumer
-        try:
-            manifest_key = await to_serve(self.objects, self.model_version)
-        except SnapshotError as exc:
-            logger.warning("no snapshot loaded at start: %s", exc)
-        else:
-            if manifest_key is not None:
-                await self.load(manifest_key)
-        self._task = asyncio.create_task(self._follow(), name="snapshot-follower")
+        """Start following; return after the first round, whether it succeeded or not.
+
+        The first round subscribes first and then loads the newest snapshot, so no broadcast
+        can fall in between. When Kafka or the store does not answer, the node starts anyway
+        (``/readyz`` says why it is not ready) and the follower keeps trying in the background.
+        """
+        self._task = asyncio.create_task(self._run(), name="snapshot-follower")
+        waiter = asyncio.create_task(self._first_round.wait())
+        await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
 
     async def stop(self) -> None:
         """Stop following; cancel, then await the task."""
@@ -99,19 +116,122 @@ class SnapshotFollower:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await self._close_consumer()
 
-    async def _follow(self) -> None:
-        assert self._consumer is not None
-        async for message in self._consumer:
+    def unhealthy(self) -> str | None:
+        """Why the follower counts as unhealthy, or ``None``: failing for longer than the limit."""
+        limit = self.settings.api.follower_unhealthy_after_s
+        failing = self.health.failing_for_s()
+        if self.health.failures == 0 or failing < limit:
+            return None
+        return (
+            f"the snapshot follower has been failing for {failing:.0f} s "
+            f"({self.health.failures} attempts; limit {limit:g} s): {self.health.last_error}"
+        )
+
+    async def _run(self) -> None:
+        wait = wait_exponential_jitter(
+            multiplier=BACKOFF_FIRST_S,
+            jitter=BACKOFF_FIRST_S,
+            max=self.settings.api.follower_backoff_max_s,
+        )
+        while True:  # a new retry policy after every success: the back-off starts over
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(Exception),
+                wait=wait,
+                before_sleep=self._failed,
+            ):
+                with attempt:
+                    await self._round()
+
+    def _failed(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if exc is None:  # pragma: no cover  # tenacity calls this only after a failure
+            return
+        self.health.failed(exc)
+        # Whatever failed, the store decides what to serve once it answers again.
+        self._resync = True
+        delay = state.upcoming_sleep
+        logger.warning(
+            "snapshot follower: %s (failure %d in a row; trying again in %.1f s)",
+            describe(exc),
+            self.health.failures,
+            delay,
+        )
+        self._first_round.set()
+
+    async def _round(self) -> None:
+        """Subscribe if needed, catch up with the store if needed, then follow one poll."""
+        kafka_error: Exception | None = None
+        if self._consumer is None:
+            try:
+                self._consumer = await self._subscribe()
+            except Exception as exc:  # noqa: BLE001  # raised below, once the store was asked
+                kafka_error = exc
+            self._resync = True
+        if self._resync:
+            # Subscribed first (when Kafka answers), so no broadcast falls in between.
+            key = await to_serve(self.objects, self.model_version)
+            if key is not None and not self._serving(key):
+                self._pending = key
+            self._resync = False
+        if self._pending is not None:
+            # Refused for good (corrupt, incomplete): forgotten. A transient failure raises, and
+            # the resync that follows finds the newest snapshot again.
+            await self.load(self._pending)
+            self._pending = None
+        if kafka_error is not None:
+            # Without Kafka the node still serves the newest snapshot in the store.
+            raise kafka_error
+        self.health.succeeded()
+        self._first_round.set()
+        consumer = self._consumer
+        assert consumer is not None  # subscribed above, or kafka_error was raised
+        batch = await consumer.getmany(self._partition, timeout_ms=int(POLL_S * 1000))
+        if not batch:
+            # A poll returns nothing both when nothing was broadcast and when the broker is
+            # down (the client reconnects quietly): ask the broker something, to know which.
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                await consumer.end_offsets([self._partition])
+        for message in batch.get(self._partition, []):
             try:
                 update = decode(IndexUpdatedV1, message.value or b"")
             except InvalidRecord as exc:
                 logger.warning("ignoring a malformed %s message: %s", INDEX_UPDATED, exc)
                 continue
             if self.wanted(update):
-                await self.load(update.manifest_key)
+                self._pending = update.manifest_key
+        self.health.succeeded()
+
+    async def _subscribe(self) -> AIOKafkaConsumer:
+        """A consumer at the end of ``index-updated.v1`` (the topic created if missing)."""
+        await create_missing(self.settings.kafka.bootstrap, {self._partition.topic: 1})
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka.bootstrap,
+            group_id=None,  # every query node must see every broadcast
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([self._partition])
+            await consumer.seek_to_end(self._partition)
+        except BaseException:
+            await consumer.stop()
+            raise
+        return consumer
+
+    async def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+
+    def _serving(self, manifest_key: str) -> bool:
+        current = self.holder.current
+        if current is None:
+            return False
+        model_version, version = SnapshotStore(self.objects).parse_manifest_key(manifest_key)
+        manifest = current.manifest
+        return (manifest.model_version, manifest.version) == (model_version, version)
 
     def wanted(self, update: IndexUpdatedV1) -> bool:
         """Whether a broadcast snapshot should replace the one being served.
@@ -132,7 +252,12 @@ class SnapshotFollower:
         return serving.model_version != self.model_version and update.version > serving.version
 
     async def load(self, manifest_key: str) -> bool:
-        """Download, verify, load, warm and swap in one snapshot; ``False`` if refused."""
+        """Download, verify, load, warm and swap in one snapshot; ``False`` if refused.
+
+        Raises:
+            Exception: The store or the disk failed in a way that may pass (a connection error,
+                an S3 5xx, a file not there yet): the snapshot is neither refused nor served.
+        """
         previous = self.holder.current
         try:
             folder: Path = await download(self.objects, manifest_key, self.cache_dir)
@@ -142,6 +267,8 @@ class SnapshotFollower:
                 msg = f"incomplete: {snapshot.manifest.missing} tracks of other versions missing"
                 raise SnapshotError(msg)
         except SnapshotError as exc:
+            if exc.retriable:
+                raise
             logger.error(
                 "refused snapshot %s, still serving the previous one: %s", manifest_key, exc
             )

@@ -6,12 +6,15 @@ errors become HTTP errors here and only here, each with a JSON ``{"error": messa
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
 
+from api.cassandra import UNREACHABLE, CassandraUnavailable
 from api.errors import json_error
-from api.keys import holder_key, settings_key, tracks_key
+from api.health import describe
+from api.keys import cassandra_key, follower_key, holder_key, settings_key
 from features.tags import CHOI2017_TAGS
 from snapshots.errors import TrackNotIndexed
 from snapshots.index import LoadedSnapshot, Neighbour
@@ -144,7 +147,16 @@ async def unavailable(request: web.Request) -> web.Response:
     """``GET /tracks/unavailable``: tracks recorded without audio, with the reason."""
     limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
     offset = _int_param(request, "offset", 0, 0, 2**31)
-    rows = await request.app[tracks_key].with_status("unavailable", offset, limit)
+    try:
+        store = await request.app[cassandra_key].store()
+        rows = await store.with_status("unavailable", offset, limit)
+    except CassandraUnavailable as exc:
+        raise json_error(web.HTTPServiceUnavailable, str(exc)) from None
+    except UNREACHABLE as exc:
+        raise json_error(
+            web.HTTPServiceUnavailable,
+            f"Cassandra is not answering ({describe(exc)}); try again shortly",
+        ) from None
     return web.json_response(
         {
             "offset": offset,
@@ -169,18 +181,29 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready once a snapshot is loaded; 503 with the reason before."""
+    """Ready once a snapshot is loaded and the follower is not failing for too long.
+
+    Reports the snapshot served and its age, and the health of the snapshot follower and of the
+    Cassandra connection (only ``/tracks/unavailable`` needs it, so it never makes the node
+    unready). 503 with the reason before the first snapshot, and while the follower has been
+    failing for longer than ``SPOTREC_API_FOLLOWER_UNHEALTHY_AFTER_S``.
+    """
+    follower = request.app[follower_key]
+    now = time.time()
+    body: dict[str, Any] = {
+        "follower": follower.health.as_json(now),
+        "cassandra": request.app[cassandra_key].health.as_json(now),
+    }
     snapshot = request.app[holder_key].current
-    if snapshot is None:
-        return web.json_response(
-            {"status": "unavailable", "error": "no index snapshot loaded yet"}, status=503
-        )
-    manifest = snapshot.manifest
-    return web.json_response(
-        {
-            "status": "ready",
+    if snapshot is not None:
+        manifest = snapshot.manifest
+        body |= {
             "snapshot": manifest.version,
             "model": manifest.model_version,
             "count": manifest.count,
+            "snapshot_age_s": round(max(0.0, now - manifest.built_at.timestamp()), 1),
         }
-    )
+    problem = "no index snapshot loaded yet" if snapshot is None else follower.unhealthy()
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "error": problem, **body}, status=503)
+    return web.json_response({"status": "ready", **body})

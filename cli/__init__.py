@@ -23,6 +23,7 @@ COMMANDS = (
     "cli.servers",
     "cli.pipeline",
     "cli.reindex",
+    "cli.dead_letters",
     "cli.extract",
     "cli.calibrate",
     "cli.weights",

@@ -28,7 +28,7 @@ from schemas.features import FeaturesExtractedV1, check_embedding
 from schemas.tracks import TrackDiscoveredV1
 from snapshots.indexer import rebuild_now
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_DIM, migrate
+from stores.migrations import migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
 from streams.names import FEATURES_EXTRACTED, TRACK_DISCOVERED
@@ -116,7 +116,7 @@ async def _from_features(settings: Settings, options: ReplayOptions) -> int:
             for record in records:
                 try:
                     features = decode(FeaturesExtractedV1, record.value or b"")
-                    check_embedding(features, EMBEDDING_DIM)
+                    check_embedding(features)
                 except InvalidRecord:
                     skipped += 1
                     continue

@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.tracks import TrackDiscoveredV1, check_track
@@ -50,7 +50,12 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
     """Run the reindex; returns the exit status."""
     model_version = model_version_of(settings.model)
     topic = settings.kafka.topic(TRACK_DISCOVERED)
-    print(f"re-extracting every track with {model_version}; the workers must run this model")
+    spec = model_spec(model_version)
+    print(
+        f"re-extracting every track with {model_version} ({spec.dim}-d vectors, compared by "
+        f"{'cosine after z-scoring' if spec.retrieval_space == 'zscore' else 'plain cosine'}); "
+        "the workers must run this model"
+    )
     await migrate(settings.cassandra)
     async with CassandraSession(settings.cassandra) as db, ObjectStore(settings.s3) as objects:
         tracks = TrackStore(db, settings.cassandra.keyspace)

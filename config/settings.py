@@ -21,6 +21,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ENV_PREFIX = "SPOTREC_"
 
+#: The embedding model used unless ``SPOTREC_MODEL_VERSION`` names another.
+DEFAULT_MODEL = "choi2017-calibrated"
+
 
 class SettingsError(ValueError):
     """A variable is missing or malformed; the message names the variable."""
@@ -45,6 +48,9 @@ class KafkaSettings(_Group):
     #: Prepended to every topic name: lets several deployments (or test runs) share a cluster.
     topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
     start_timeout_s: float = Field(default=60.0, gt=0)
+    #: How long the dead-letter topic keeps a message, in ms; -1 (default): until it is deleted
+    #: by hand, so nothing parked is lost before ``spotrec dead-letters redrive`` sends it back.
+    dead_letter_retention_ms: int = Field(default=-1, ge=-1)
 
     @property
     def bootstrap(self) -> str:
@@ -111,7 +117,7 @@ class ModelSettings(_Group):
     weights_dir: Path = Path("models/choi2017")
     #: A model name or full version: ``choi2017-calibrated`` (frozen normalisation statistics,
     #: batch-independent) or ``choi2017`` (the faithful per-example port).
-    version: str = "choi2017-calibrated"
+    version: str = DEFAULT_MODEL
     #: The frozen statistics of ``choi2017-calibrated`` (``spotrec calibrate`` writes one).
     calibration_file: Path = Path("features/calibration/choi2017-calibrated.json")
     batch_size: int = Field(default=16, ge=1, le=1024)
@@ -127,6 +133,12 @@ class ModelSettings(_Group):
     threads: int = Field(default=2, ge=0, le=256)
     #: Threads decoding audio while the network runs.
     decode_workers: int = Field(default=2, ge=1, le=64)
+    #: musicnn-msd: most 3-s patches embedded per track, spread evenly over it when it holds
+    #: more (a 30-s preview holds 10); fewer is faster. Part of that model's version.
+    max_patches: int = Field(default=10, ge=1, le=256)
+    #: musicnn-msd: the TensorFlow checkpoint folder; unset, ``MSD_musicnn`` of the installed
+    #: ``musicnn`` wheel.
+    musicnn_checkpoint: Path | None = None
 
 
 class SpotifySettings(_Group):
@@ -230,6 +242,11 @@ class ApiSettings(_Group):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
+    #: Seconds the snapshot follower may keep failing (Kafka or the object store unreachable)
+    #: before ``/readyz`` answers 503; the node keeps serving its snapshot meanwhile.
+    follower_unhealthy_after_s: float = Field(default=120.0, gt=0)
+    #: Longest wait between the follower's (and the Cassandra connector's) retries.
+    follower_backoff_max_s: float = Field(default=30.0, gt=0)
 
 
 class WorkerSettings(_Group):

@@ -268,7 +268,11 @@ def load_extractor(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> Extrac
     """
     version = model_version_of(model, root=root)
     configure_threads(model.threads)
-    extractor = _LOADERS[model_name_of(version)](model, root)
+    loader = _LOADERS.get(model_name_of(version))
+    if loader is None:
+        msg = f"{version!r} has no extractor in this build"
+        raise UnknownModel(msg)
+    extractor = loader(model, root)
     if extractor.version != version:
         msg = f"the loader of {version!r} built {extractor.version!r}"
         raise UnknownModel(msg)

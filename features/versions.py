@@ -5,24 +5,39 @@ content hash is part of that model's version; nothing else. A version string nam
 the preprocessing: ``choi2017+sf-soxrhq-12k-29s`` for the faithful per-example model,
 ``choi2017-calibrated.<first 8 hex of the calibration file's hash>+sf-soxrhq-12k-29s`` for the
 model with frozen statistics, so recalibrating gives vectors a new version and snapshots never mix
-them. The extractor registry builds its versions from :data:`MODEL_VERSIONS`.
+them; ``musicnn-msd.<first 8 hex of the checkpoint's hash>+sf-soxrhq-16k-3sx<patches>`` for the
+MSD_musicnn port (16 kHz, 3-s patches, at most ``SPOTREC_MODEL_MAX_PATCHES`` of them per track).
+
+:data:`MODELS` describes every model by name: its version under given settings, the length of
+its vectors (``dim``) and the space retrieval compares them in (``retrieval_space``: ``"zscore"``,
+cosine after z-scoring with the snapshot's statistics, or ``"cosine"``, plain cosine of the raw
+vectors). The extractor registry builds its versions from it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from config.settings import PROJECT_ROOT, ModelSettings
 from features.calibration.stats import MODEL_NAME as CALIBRATED
 from features.calibration.stats import read_calibration
 from features.errors import UnknownModel
+from features.musicnn_weights import WEIGHTS_SHA256 as MUSICNN_WEIGHTS_SHA256
 
 #: The audio decode path every current model shares (see ``features.audio``).
 DECODE_TAG = "sf-soxrhq-12k-29s"
 
 #: The faithful port: batch-norm statistics of each clip alone, as the original extractor ran.
 FAITHFUL = "choi2017"
+
+#: The MSD_musicnn port (``features.musicnn``).
+MUSICNN = "musicnn-msd"
+
+#: How retrieval compares a model's vectors: cosine of z-scored vectors, or plain cosine.
+RetrievalSpace = Literal["zscore", "cosine"]
 
 
 def calibrated_version(content_sha256: str) -> str:
@@ -40,16 +55,67 @@ def _calibrated(model: ModelSettings, root: Path) -> str:
     return calibrated_version(calibration.content_sha256)
 
 
+def musicnn_version(max_patches: int) -> str:
+    """The full version of ``musicnn-msd`` embedding at most ``max_patches`` 3-s patches."""
+    return f"{MUSICNN}.{MUSICNN_WEIGHTS_SHA256[:8]}+sf-soxrhq-16k-3sx{max_patches}"
+
+
+def _musicnn(model: ModelSettings, root: Path) -> str:
+    return musicnn_version(model.max_patches)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the rest of the system needs to know about a model, without loading it.
+
+    Attributes:
+        name: The model name (``SPOTREC_MODEL_VERSION`` may name it).
+        dim: The length of its vectors.
+        retrieval_space: ``"zscore"`` (z-score with the snapshot's statistics, then cosine) or
+            ``"cosine"`` (plain cosine: measured better for musicnn than z-scoring with the
+            statistics of a small set).
+        resolve: Its full version under the given settings (paths relative to the root).
+    """
+
+    name: str
+    dim: int
+    retrieval_space: RetrievalSpace
+    resolve: Callable[[ModelSettings, Path], str]
+
+    def version(self, model: ModelSettings, *, root: Path = PROJECT_ROOT) -> str:
+        """The full version under ``model`` (``settings.model``)."""
+        return self.resolve(model, root)
+
+
+#: Every model by name.
+MODELS: dict[str, ModelSpec] = {
+    FAITHFUL: ModelSpec(FAITHFUL, 160, "zscore", _faithful),
+    CALIBRATED: ModelSpec(CALIBRATED, 160, "zscore", _calibrated),
+    MUSICNN: ModelSpec(MUSICNN, 200, "cosine", _musicnn),
+}
+
 #: Model name -> its full version under the given settings (paths relative to the root).
 MODEL_VERSIONS: dict[str, Callable[[ModelSettings, Path], str]] = {
-    FAITHFUL: _faithful,
-    CALIBRATED: _calibrated,
+    name: spec.resolve for name, spec in MODELS.items()
 }
 
 
 def model_name_of(version: str) -> str:
     """The model name in a name or a full version (``choi2017-calibrated.1a2b3c4d+...``)."""
     return version.partition("+")[0].partition(".")[0]
+
+
+def model_spec(version: str) -> ModelSpec:
+    """The spec of the model a name or full version names.
+
+    Raises:
+        UnknownModel: No model has that name.
+    """
+    spec = MODELS.get(model_name_of(version))
+    if spec is None:
+        msg = f"{version!r} names no known model; known: {', '.join(sorted(MODELS))}"
+        raise UnknownModel(msg)
+    return spec
 
 
 def model_version_of(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> str:

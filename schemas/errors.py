@@ -5,8 +5,9 @@ The tree::
     RecordError
     └── InvalidRecord        a message that cannot be decoded or breaks its schema (not retriable)
 
-``DeadLetterV1`` travels on ``dead-letters.v1``: the original bytes with where they came from
-and why they were refused, so nothing is lost and the message can be replayed once fixed.
+``DeadLetterV1`` is the first version of the record on ``dead-letters.v1``; it decoded the
+original bytes as text, so it was lossy. New dead letters are ``DeadLetterV2``
+(``schemas.dead_letters``), which also reads this version.
 """
 
 from __future__ import annotations

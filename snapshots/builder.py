@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from annoy import AnnoyIndex
 
+from features.versions import RetrievalSpace
 from snapshots.coverage import measure
 from snapshots.errors import NothingToIndex
 from snapshots.local import digest_file
@@ -35,9 +36,8 @@ from snapshots.manifest import (
     new_version,
 )
 from snapshots.source import checked_keyspace, current_mark, read_metadata, read_vectors
-from snapshots.transform import ZScore
+from snapshots.transform import fit_transform, retrieval_space_of
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_DIM
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def write_snapshot(
     built_at: datetime | None = None,
     version: str | None = None,
     jobs: int = 1,
-    standardize: bool = True,
+    space: RetrievalSpace | None = None,
     missing: int = 0,
 ) -> BuiltSnapshot:
     """Write a snapshot of ``tracks`` into ``workdir`` (blocking; run it in a thread).
@@ -148,16 +148,17 @@ def write_snapshot(
 
     Args:
         workdir: Folder to write into (created if needed).
-        tracks: The tracks; ids must be unique and vectors ``EMBEDDING_DIM`` long.
+        tracks: The tracks; ids must be unique and vectors all of one length.
         model_version: Recorded in the manifest.
         trees: ANNOY trees to build.
         source_mark: Recorded in the manifest (see :class:`Manifest`).
         built_at: Build time (default: now); also dates the version.
         version: The snapshot version (default: a new one dated ``built_at``).
         jobs: Threads building trees.
-        standardize: Index z-scored vectors, with the statistics fitted on ``tracks`` and kept
-            in the manifest's ``transform`` (see :mod:`snapshots.transform`); ``False`` indexes
-            the raw vectors.
+        space: The retrieval space (default: the one the model version declares): ``zscore``
+            indexes z-scored vectors, with the statistics fitted on ``tracks``; ``cosine``
+            indexes them as they are. The manifest's ``transform`` records which (see
+            :mod:`snapshots.transform`).
         missing: Recorded in the manifest: tracks of other model versions not in ``tracks``.
 
     Returns:
@@ -183,17 +184,19 @@ def write_snapshot(
             raise ValueError(msg)
     workdir.mkdir(parents=True, exist_ok=True)
 
+    # The first vector sets the length; the manifest records it for the query nodes.
+    dim = int(ordered[0].vector.shape[0]) if ordered[0].vector.ndim == 1 else 0
     for track in ordered:
-        if track.vector.shape != (EMBEDDING_DIM,) or not np.isfinite(track.vector).all():
-            msg = f"track {track.track_id!r}: vector must be {EMBEDDING_DIM} finite floats"
+        if dim < 1 or track.vector.shape != (dim,) or not np.isfinite(track.vector).all():
+            msg = f"track {track.track_id!r}: vector must be {dim} finite floats"
             raise ValueError(msg)
     vectors = np.stack([t.vector for t in ordered]).astype(np.float32)
-    transform = ZScore.fit(vectors) if standardize else None
-    space = transform.apply(vectors) if transform is not None else vectors
+    transform = fit_transform(space or retrieval_space_of(model_version), vectors)
+    indexed = transform.apply(vectors)
 
-    index = AnnoyIndex(EMBEDDING_DIM, METRIC)
+    index = AnnoyIndex(dim, METRIC)
     index.set_seed(SEED)
-    for row, vector in enumerate(space):
+    for row, vector in enumerate(indexed):
         index.add_item(row, vector.tolist())
     index.build(trees, n_jobs=jobs)
     index.save(str(workdir / INDEX_NAME))
@@ -208,12 +211,12 @@ def write_snapshot(
         version=version or new_version(built_at),
         model_version=model_version,
         count=len(ordered),
-        dim=EMBEDDING_DIM,
+        dim=dim,
         trees=trees,
         files={name: digest_file(workdir / name) for name in (INDEX_NAME, TRACKS_NAME)},
         built_at=built_at,
         source_mark=source_mark,
-        transform=transform.to_dict() if transform is not None else None,
+        transform=transform.to_dict(),
         missing=missing,
     )
     (workdir / MANIFEST_NAME).write_bytes(manifest.to_json())

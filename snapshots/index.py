@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from annoy import AnnoyIndex
 
 from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, TrackNotIndexed
 from snapshots.local import read_manifest, verify_folder
 from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
-from snapshots.transform import ZScore
+from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
@@ -72,14 +74,13 @@ class LoadedSnapshot:
         self._index = index
         self._rows = rows
         self._ids = {info.track_id: info.row for info in rows}
-        #: How stored vectors were mapped into the indexed space (``None``: indexed raw).
-        self.transform: ZScore | None = None
-        if manifest.transform is not None:
-            try:
-                self.transform = ZScore.from_dict(manifest.transform, manifest.dim)
-            except ValueError as exc:
-                msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
-                raise SnapshotCorrupt(msg) from exc
+        #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
+        self.space: Transform
+        try:
+            self.space = transform_from_dict(manifest.transform, manifest.dim)
+        except ValueError as exc:
+            msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
+            raise SnapshotCorrupt(msg) from exc
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -190,6 +191,15 @@ class LoadedSnapshot:
             return list(self._index.get_item_vector(row))
         finally:
             self._exit()
+
+    def transform(self, raw_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
+        """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised.
+
+        Raises:
+            ValueError: The vector is not ``manifest.dim`` finite floats, or has no direction
+                in the retrieval space.
+        """
+        return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
 
     def warm(self) -> None:
         """Read the index file once and run a few queries, so the first request is not slow."""

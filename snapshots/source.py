@@ -1,7 +1,8 @@
 """Reads one model version's vectors, metadata and change mark from Cassandra.
 
-Reads ``<keyspace>.model_versions`` (the change mark), every bucket of ``<keyspace>.embeddings``
-for the model version, and names/artists/albums from ``<keyspace>.tracks``; writes nothing.
+Reads ``<keyspace>.model_versions`` (the change mark and the vectors' length), every bucket of
+``<keyspace>.embeddings`` for the model version (the column of that length), and
+names/artists/albums from ``<keyspace>.tracks``; writes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_BUCKETS, EMBEDDING_DIM
+from stores.migrations import EMBEDDING_BUCKETS, LEGACY_DIM, embedding_column
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,20 @@ async def vectors_changed_since(
     return now is not None and now != mark
 
 
+async def stored_dim(db: CassandraSession, keyspace: str, model_version: str) -> int:
+    """The length of the model version's stored vectors, as its writers recorded it.
+
+    A model version written before lengths were recorded (or never written) has
+    :data:`~stores.migrations.LEGACY_DIM`, the only length there was.
+    """
+    ks = checked_keyspace(keyspace)
+    rows = await db.execute(
+        f"SELECT dim FROM {ks}.model_versions WHERE model_version = %s", (model_version,)
+    )
+    dim = rows[0]["dim"] if rows else None
+    return LEGACY_DIM if dim is None else int(dim)
+
+
 def checked_keyspace(name: str) -> str:
     """The keyspace name, if it is a plain identifier (it is interpolated into CQL)."""
     if not _KEYSPACE_RE.match(name):
@@ -86,12 +101,13 @@ async def read_vectors(
     """Every usable vector of a model version, read bucket by bucket in pages.
 
     Returns:
-        The vectors and tags by track id, and the ids skipped for a vector that is not
-        ``EMBEDDING_DIM`` finite floats.
+        The vectors and tags by track id, and the ids skipped for a vector that is not as many
+        finite floats as the model version's recorded length (:func:`stored_dim`).
     """
+    dim = await stored_dim(db, ks, model_version)
     stmt = await db.prepare(
-        f"SELECT track_id, embedding, tags, extracted_at FROM {ks}.embeddings "
-        "WHERE model_version = ? AND bucket = ?"
+        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at "
+        f"FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
     )
     stmt.fetch_size = PAGE_ROWS
     vectors: Vectors = {}
@@ -103,7 +119,7 @@ async def read_vectors(
             track_id = row["track_id"]
             # Converted row by row: a float32 array is ~6x smaller than the driver's float list.
             vector = np.asarray(row["embedding"] or (), dtype=np.float32)
-            if vector.shape != (EMBEDDING_DIM,) or not np.isfinite(vector).all():
+            if vector.shape != (dim,) or not np.isfinite(vector).all():
                 skipped.append(track_id)
                 continue
             # A track sits in one bucket unless a writer bucketed differently; keep its newest.
@@ -119,7 +135,7 @@ async def read_vectors(
             "model version %s: %d vectors skipped (not %d finite floats), e.g. %s",
             model_version,
             len(skipped),
-            EMBEDDING_DIM,
+            dim,
             sorted(skipped)[:5],
         )
     return vectors, skipped

@@ -1,20 +1,32 @@
-"""The retrieval space: per-dimension z-scoring, with statistics frozen into each snapshot.
+"""The retrieval space: how a snapshot maps stored vectors before indexing them.
 
-Reads and writes nothing. Raw embedding dimensions differ in scale by orders of magnitude (block
-5's averages dwarf block 1's), so angular distance on raw vectors is decided by a few loud
-dimensions. Each snapshot fits a mean and standard deviation per dimension on its own vectors,
-stores them in its manifest, and indexes the standardised vectors, so one snapshot is one
-consistent space and a query vector from outside can be mapped into it the same way.
+Reads and writes nothing. Each model version declares its space (``features.versions``):
+
+- ``zscore`` (the Choi models): raw dimensions differ in scale by orders of magnitude (block 5's
+  averages dwarf block 1's), so angular distance on raw vectors is decided by a few loud
+  dimensions. Each snapshot fits a mean and standard deviation per dimension on its own vectors,
+  stores them in its manifest, and indexes the standardised vectors.
+- ``cosine`` (musicnn): the vectors are compared as they are (:class:`Identity`); z-scoring them
+  was measured to retrieve worse.
+
+Either way the manifest records the transform, so one snapshot is one consistent space and a
+query vector from outside is mapped into it the same way (:func:`to_retrieval_space`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from features.errors import UnknownModel
+from features.versions import RetrievalSpace, model_spec
+
+logger = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
 
@@ -63,3 +75,79 @@ class ZScore:
             msg = "z-score statistics must be finite, with positive standard deviations"
             raise ValueError(msg)
         return cls(mean, std)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The vectors as stored: the retrieval space of a ``cosine`` model."""
+
+    dim: int
+
+    @classmethod
+    def fit(cls, vectors: F32) -> Identity:
+        """Nothing to fit; the dimension is checked on :meth:`apply`."""
+        return cls(int(vectors.shape[-1]))
+
+    def apply(self, vectors: F32) -> F32:
+        """``vectors`` as float32 (one vector or rows of vectors)."""
+        return np.asarray(vectors, dtype=np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form kept in a snapshot's manifest."""
+        return {"kind": "identity"}
+
+
+#: A snapshot's transform: what maps a stored (raw) vector into its retrieval space.
+Transform = ZScore | Identity
+
+#: The space of a model version that no model declares (e.g. a retired model's vectors):
+#: z-scoring, as every snapshot had before models declared their space.
+DEFAULT_SPACE: RetrievalSpace = "zscore"
+
+
+def retrieval_space_of(model_version: str) -> RetrievalSpace:
+    """The retrieval space the model of ``model_version`` declares, else :data:`DEFAULT_SPACE`."""
+    try:
+        return model_spec(model_version).retrieval_space
+    except UnknownModel:
+        logger.info(
+            "model version %s declares no retrieval space; using %s", model_version, DEFAULT_SPACE
+        )
+        return DEFAULT_SPACE
+
+
+def fit_transform(space: RetrievalSpace, vectors: F32) -> Transform:
+    """The transform of ``space`` fitted on the rows of ``vectors`` (``(n, dim)``)."""
+    if space == "zscore":
+        return ZScore.fit(vectors)
+    return Identity.fit(vectors)
+
+
+def transform_from_dict(data: Mapping[str, Any] | None, dim: int) -> Transform:
+    """Read a manifest's ``transform`` back (``None``: a snapshot indexed as stored).
+
+    Raises:
+        ValueError: An unknown kind, or statistics of the wrong length or not finite.
+    """
+    if data is None or data.get("kind") == "identity":
+        return Identity(dim)
+    return ZScore.from_dict(data, dim)
+
+
+def to_retrieval_space(transform: Transform, raw: npt.ArrayLike, dim: int) -> F32:
+    """Map one raw extractor vector into a snapshot's retrieval space, unit-normalised.
+
+    Raises:
+        ValueError: The vector is not ``dim`` finite floats, or it maps to the zero vector
+            (no direction to compare).
+    """
+    vector = np.asarray(raw, dtype=np.float32)
+    if vector.shape != (dim,) or not np.isfinite(vector).all():
+        msg = f"a query vector must be {dim} finite floats, got shape {vector.shape}"
+        raise ValueError(msg)
+    mapped = transform.apply(vector).astype(np.float64)
+    norm = float(np.linalg.norm(mapped))
+    if norm == 0.0 or not np.isfinite(norm):
+        msg = "the query vector maps to the zero vector in the retrieval space: no direction"
+        raise ValueError(msg)
+    return (mapped / norm).astype(np.float32)

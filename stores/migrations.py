@@ -8,13 +8,20 @@ recorded with a checksum, so re-running changes nothing and an edited migration 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config.settings import CassandraSettings
 from stores.cassandra import CassandraSession
 
-#: Dimension of the stored embeddings (Choi et al. 2017: five blocks x 32 channels).
-EMBEDDING_DIM = 160
+#: Length of every vector stored before vectors of other lengths existed (Choi et al. 2017: five
+#: blocks x 32 channels); a model version without a recorded ``dim`` has vectors of this length.
+LEGACY_DIM = 160
+#: Vector length -> the ``embeddings`` column holding vectors of that length. A CQL vector type
+#: fixes its length, so each length has a column of its own, added by a migration; every vector
+#: of one model version sits in the column of its length. ``embedding`` is the first schema's
+#: column: the rows of a deployment upgraded in place stay where they are.
+EMBEDDING_COLUMNS: dict[int, str] = {LEGACY_DIM: "embedding", 200: "embedding_200"}
 #: Embeddings of one model version are spread over this many partitions, so that the indexer
 #: reads a version with a few bounded partition scans rather than one huge partition.
 EMBEDDING_BUCKETS = 16
@@ -52,11 +59,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             # Vectors keyed by model version first: a model change writes beside the old
             # vectors, and a snapshot reads exactly one version.
-            f"""CREATE TABLE IF NOT EXISTS {{ks}}.embeddings (
+            """CREATE TABLE IF NOT EXISTS {ks}.embeddings (
                 model_version text,
                 bucket smallint,
                 track_id text,
-                embedding vector<float, {EMBEDDING_DIM}>,
+                embedding vector<float, 160>,
                 tags map<text, float>,
                 audio_source text,
                 audio_sha256 text,
@@ -94,7 +101,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(
-        "0003_retry_schedule",
+        "0003_vectors_of_any_length",
+        (
+            # musicnn's 200-d vectors; a model of yet another length adds its column the same
+            # way, in a migration of its own (and an entry in EMBEDDING_COLUMNS).
+            "ALTER TABLE {ks}.embeddings ADD IF NOT EXISTS embedding_200 vector<float, 200>",
+            # The length of a model version's vectors, so readers know which column holds them;
+            # null for the versions written before it existed, which are all LEGACY_DIM long.
+            "ALTER TABLE {ks}.model_versions ADD IF NOT EXISTS dim int",
+        ),
+    ),
+    Migration(
+        "0004_retry_schedule",
         (
             # Work that failed for now (a source unreachable, a CDN's 5xx), waiting for its next
             # try: the original record's bytes, when it is due, and which try it will be. One
@@ -115,8 +133,32 @@ MIGRATIONS: tuple[Migration, ...] = (
 )
 
 
-async def migrate(settings: CassandraSettings) -> list[str]:
+def embedding_column(dim: int) -> str:
+    """The ``embeddings`` column holding vectors of length ``dim``.
+
+    Raises:
+        ValueError: No column holds vectors of that length.
+    """
+    column = EMBEDDING_COLUMNS.get(dim)
+    if column is None:
+        known = ", ".join(str(d) for d in sorted(EMBEDDING_COLUMNS))
+        msg = (
+            f"no embeddings column holds {dim}-d vectors (lengths with a column: {known}); "
+            "a model of a new length needs a migration adding its column"
+        )
+        raise ValueError(msg)
+    return column
+
+
+async def migrate(
+    settings: CassandraSettings, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[str]:
     """Create the keyspace and apply every migration not yet recorded.
+
+    Args:
+        settings: Where Cassandra is, and the keyspace.
+        migrations: The migrations in order (default: all; tests pass a prefix to build the
+            schema of an older release).
 
     Returns:
         The names of the migrations applied by this call (empty when up to date).
@@ -139,7 +181,7 @@ async def migrate(settings: CassandraSettings) -> list[str]:
             for row in await db.execute(f"SELECT name, checksum FROM {ks}.schema_migrations")
         }
         applied = []
-        for migration in MIGRATIONS:
+        for migration in migrations:
             if migration.name in done:
                 if done[migration.name] != migration.checksum():
                     msg = (

@@ -3,7 +3,8 @@
 Reads and writes ``<keyspace>.tracks``, ``<keyspace>.embeddings`` and
 ``<keyspace>.model_versions``. Every write is an upsert keyed by track id (and model version),
 so a replayed event rewrites the same row: at-least-once delivery never duplicates a track.
-Driver errors leave as ``stores.errors`` types (``StoreUnavailable`` is retriable).
+A vector goes to the ``embeddings`` column of its length, and the model version's row records
+that length. Driver errors leave as ``stores.errors`` types (``StoreUnavailable`` is retriable).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
 from stores.cassandra import CassandraSession, Row
 from stores.errors import DRIVER_ERRORS, store_error
-from stores.migrations import EMBEDDING_BUCKETS
+from stores.migrations import EMBEDDING_BUCKETS, EMBEDDING_COLUMNS, embedding_column
 
 #: Where a track stands. ``unavailable``: no audio could be had, for a reason that retrying
 #: will not change; ``failed``: a transient failure, retried when the track is ingested again.
@@ -192,9 +193,14 @@ class TrackStore:
         audio_sha256: str,
         extracted_at: datetime,
     ) -> None:
-        """Store one vector; :meth:`store_features` stores a batch and moves the mark."""
+        """Store one vector; :meth:`store_features` stores a batch and moves the mark.
+
+        Raises:
+            ValueError: No column holds vectors of this length.
+        """
+        column = embedding_column(len(embedding))
         stmt = await self._stmt(
-            "INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
+            f"INSERT INTO {{ks}}.embeddings (model_version, bucket, track_id, {column}, tags, "
             "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
         await self._execute(
@@ -214,10 +220,26 @@ class TrackStore:
     async def store_vectors(self, records: Sequence[FeaturesExtractedV1]) -> None:
         """Store a batch of vectors and move their model versions' change marks.
 
-        The mark moves after the vectors are written and before any track is marked extracted:
-        a crash in between leaves the tracks unsettled, so the replayed events complete the
-        batch and move the mark again, and the indexer never misses a vector.
+        The model version's change mark moves after the vectors are written and before any
+        track is marked extracted: a crash in between leaves the tracks unsettled, so the
+        replayed events complete the batch and move the mark again, and the indexer never
+        misses a vector.
+
+        Raises:
+            ValueError: The vectors of one model version differ in length, or no column holds
+                vectors of their length; nothing was written.
         """
+        dims: dict[str, int] = {}
+        for r in records:
+            dim = dims.setdefault(r.model_version, len(r.embedding))
+            if len(r.embedding) != dim:
+                msg = (
+                    f"model version {r.model_version}: vectors of lengths {dim} and "
+                    f"{len(r.embedding)} in one batch (track {r.track_id})"
+                )
+                raise ValueError(msg)
+        for dim in dims.values():
+            embedding_column(dim)
         await asyncio.gather(
             *(
                 self.upsert_embedding(
@@ -232,8 +254,8 @@ class TrackStore:
                 for r in records
             )
         )
-        for model_version in {r.model_version for r in records}:
-            await self.touch_model_version(model_version)
+        for model_version, dim in dims.items():
+            await self.touch_model_version(model_version, dim)
 
     async def mark_extracted(self, records: Sequence[FeaturesExtractedV1]) -> None:
         """Settle the tracks of stored vectors (status ``extracted``)."""
@@ -245,26 +267,34 @@ class TrackStore:
         )
 
     async def store_features(self, records: Sequence[FeaturesExtractedV1]) -> None:
-        """Store a batch of vectors as ``features-extracted.v1`` carries them, and settle them."""
+        """Store a batch of vectors as ``features-extracted.v1`` carries them, and settle them.
+
+        Raises:
+            ValueError: As :meth:`store_vectors`.
+        """
         await self.store_vectors(records)
         await self.mark_extracted(records)
 
     async def features(self, track_id: str, model_version: str) -> FeaturesExtractedV1 | None:
         """The stored vector of a track as ``features-extracted.v1`` carries it, if any."""
+        columns = ", ".join(EMBEDDING_COLUMNS.values())
         stmt = await self._stmt(
-            "SELECT embedding, tags, audio_source, audio_sha256, extracted_at FROM {ks}.embeddings "
-            "WHERE model_version = ? AND bucket = ? AND track_id = ?"
+            f"SELECT {columns}, tags, audio_source, audio_sha256, extracted_at "
+            "FROM {ks}.embeddings WHERE model_version = ? AND bucket = ? AND track_id = ?"
         )
         rows = await self._execute(stmt, (model_version, bucket_of(track_id), track_id))
         if not rows:
             return None
         row = rows[0]
+        vector = next((row[c] for c in EMBEDDING_COLUMNS.values() if row[c] is not None), None)
+        if vector is None:
+            return None
         tags = sorted((row["tags"] or {}).items(), key=lambda item: -item[1])
         extracted = row["extracted_at"]
         return FeaturesExtractedV1(
             track_id=track_id,
             model_version=model_version,
-            embedding=[float(v) for v in row["embedding"]],
+            embedding=[float(v) for v in vector],
             audio_source=row["audio_source"] or "",
             audio_sha256=row["audio_sha256"] or "",
             tags=[[str(name), float(p)] for name, p in tags],
@@ -293,16 +323,18 @@ class TrackStore:
             isrc=row["isrc"],
         )
 
-    async def touch_model_version(self, model_version: str) -> None:
+    async def touch_model_version(self, model_version: str, dim: int) -> None:
         """Move the model version's change mark to now, after writing a batch of its vectors.
 
         The indexer reads the mark before the vectors, so a mark moved after the writes makes
-        it rebuild at the next tick.
+        it rebuild at the next tick. ``dim``, the length of the vectors written, tells readers
+        which column holds them.
         """
         stmt = await self._stmt(
-            "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()) WHERE model_version = ?"
+            "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()), dim = ? "
+            "WHERE model_version = ?"
         )
-        await self._execute(stmt, (model_version,))
+        await self._execute(stmt, (dim, model_version))
 
 
 def _row(row: dict[str, Any]) -> TrackRow:

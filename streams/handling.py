@@ -23,10 +23,17 @@ ATTEMPT_HEADER = "spotrec-attempt"
 
 @dataclass(frozen=True)
 class Parked:
-    """An input that can never be processed, and why (the dead letter's reason)."""
+    """An input that can never be processed, and why (the dead letter's reason).
+
+    Attributes:
+        reason: What was wrong with it, for people.
+        error: The exception behind it, if any (its class goes into the dead letter).
+        attempts: How many times it was tried (more than 1 after scheduled retries).
+    """
 
     reason: str
     error: BaseException | None = None
+    attempts: int = 1
 
 
 def unexpected(exc: BaseException) -> str:

@@ -59,7 +59,7 @@ async def schedule_retry(
         final = f"gave up after {attempt} scheduled retries: {reason}"
         logger.warning("%s %s: %s", kind, item_id, final)
         if kind == "playlist":
-            return Parked(final)
+            return Parked(final, attempts=attempt + 1)
         unavailable = partial(res.tracks.set_status, item_id, "unavailable", error=final)
         await res.own("record a track's status", unavailable)
         return None

@@ -9,7 +9,7 @@ it: nothing is skipped.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -17,9 +17,23 @@ from config.settings import Settings, load_settings
 from infra.servers import up
 from infra.servers.control import local_servers
 
+#: The model of every test that does not choose one: the calibrated Choi network is the fastest
+#: (musicnn, the default, costs far more per clip); the tests of the default model select it.
+TEST_MODEL = "choi2017-calibrated"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_model() -> Iterator[str]:
+    """``SPOTREC_MODEL_VERSION`` set to :data:`TEST_MODEL` for the session and every process it
+    starts (a developer's ``config/local.env`` cannot change it).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SPOTREC_MODEL_VERSION", TEST_MODEL)
+        yield TEST_MODEL
+
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings(test_model: str) -> Settings:
     """The settings every test reads, loaded once."""
     return load_settings()
 

@@ -78,6 +78,7 @@ async def isolated_deployment(
     spotify: FakeSpotify,
     deezer: FakeDeezer,
     worker_env: dict[str, str] | None = None,
+    model: str | None = None,
 ) -> tuple[Settings, dict[str, str]]:
     """Settings and a subprocess environment for a deployment of the run's own.
 
@@ -91,13 +92,18 @@ async def isolated_deployment(
         spotify: A started fake Spotify.
         deezer: A started fake Deezer.
         worker_env: More ``SPOTREC_*`` variables for the processes.
+        model: The embedding model of the deployment (``SPOTREC_MODEL_VERSION``; default: the
+            session's).
 
     Returns:
         The settings for in-process clients and the environment for ``spotrec`` processes.
     """
     base, env = run_scoped(settings_for_fakes(servers, spotify=spotify, deezer=deezer), run, tmp)
     settings = base.model_copy(
-        update={"index": base.index.model_copy(update={"interval_s": 2.0, "trees": 10})}
+        update={
+            "index": base.index.model_copy(update={"interval_s": 2.0, "trees": 10}),
+            "model": base.model.model_copy(update={"version": model or base.model.version}),
+        }
     )
     await migrate(settings.cassandra)
     await ensure_bucket(settings.s3)
@@ -107,6 +113,7 @@ async def isolated_deployment(
             "SPOTREC_INDEX_INTERVAL_S": "2",
             "SPOTREC_INDEX_TREES": "10",
             "SPOTREC_MODEL_BATCH_SIZE": "8",
+            "SPOTREC_MODEL_VERSION": settings.model.version,
             **(worker_env or {}),
         }
     )

@@ -10,7 +10,7 @@ import pytest
 
 from config.settings import CassandraSettings, Settings
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_DIM, MIGRATIONS, migrate
+from stores.migrations import EMBEDDING_COLUMNS, LEGACY_DIM, MIGRATIONS, migrate
 
 
 @pytest.fixture
@@ -37,7 +37,10 @@ async def test_migration_creates_schema_and_rerunning_changes_nothing(
         before = await _schema(db, keyspace.keyspace)
         ledger = await db.execute(f"SELECT * FROM {keyspace.keyspace}.schema_migrations")
     columns = {(r["table_name"], r["column_name"]): r["type"] for r in before}
-    assert columns[("embeddings", "embedding")] == f"vector<float, {EMBEDDING_DIM}>"
+    assert columns[("embeddings", "embedding")] == f"vector<float, {LEGACY_DIM}>"
+    for dim, column in EMBEDDING_COLUMNS.items():  # a column per vector length
+        assert columns[("embeddings", column)] == f"vector<float, {dim}>"
+    assert columns[("model_versions", "dim")] == "int"
     assert columns[("embeddings", "model_version")] == "text"
     assert ("embeddings", "audio_source") in columns
     assert ("tracks", "isrc") in columns
@@ -62,7 +65,7 @@ async def test_edited_migration_is_refused(keyspace: CassandraSettings) -> None:
 async def test_vector_row_round_trip_through_asyncio_bridge(keyspace: CassandraSettings) -> None:
     await migrate(keyspace)
     ks = keyspace.keyspace
-    vector = [math.sin(i) * 0.5 for i in range(EMBEDDING_DIM)]
+    vector = [math.sin(i) * 0.5 for i in range(LEGACY_DIM)]
     async with CassandraSession(keyspace) as db:
         insert = await db.prepare(
             f"INSERT INTO {ks}.embeddings (model_version, bucket, track_id, embedding, tags, "
@@ -77,7 +80,7 @@ async def test_vector_row_round_trip_through_asyncio_bridge(keyspace: CassandraS
     row = rows[0]
     assert row["track_id"] == "track-1"
     assert row["audio_source"] == "local:abc"
-    assert len(row["embedding"]) == EMBEDDING_DIM
+    assert len(row["embedding"]) == LEGACY_DIM
     # float32 on the wire: equal to the float32 rounding of what was written.
     assert row["embedding"] == pytest.approx(vector, rel=1e-6, abs=1e-7)
     assert row["tags"] == {"jazz": pytest.approx(0.8)}
@@ -90,8 +93,8 @@ async def test_wrong_vector_length_is_rejected(keyspace: CassandraSettings) -> N
             f"INSERT INTO {keyspace.keyspace}.embeddings (model_version, bucket, track_id, "
             "embedding) VALUES (?, ?, ?, ?)"
         )
-        with pytest.raises(ValueError, match=str(EMBEDDING_DIM)):
-            await db.execute(insert, ("choi2017", 0, "short", [0.0] * (EMBEDDING_DIM - 1)))
+        with pytest.raises(ValueError, match=str(LEGACY_DIM)):
+            await db.execute(insert, ("choi2017", 0, "short", [0.0] * (LEGACY_DIM - 1)))
 
 
 async def test_stream_reads_every_page(keyspace: CassandraSettings) -> None:

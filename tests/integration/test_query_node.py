@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from api.keys import follower_key, holder_key
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
@@ -45,13 +45,16 @@ async def _publish(
     seed: int,
     *,
     model_version: str | None = None,
+    dim: int | None = None,
     missing: int = 0,
 ) -> str:
     rng = np.random.default_rng(seed)
+    model_version = model_version or model_version_of(settings.model)
+    dim = dim or model_spec(model_version).dim
     tracks = [
         TrackVector(
             f"t:{i:04d}",
-            rng.standard_normal(160).astype(np.float32),
+            rng.standard_normal(dim).astype(np.float32),
             name=f"track {i}",
             # Every fifth track is tagged jazz, the others rock.
             tags={"jazz" if i % 5 == 0 else "rock": 0.9, "Mellow": 0.1},
@@ -62,7 +65,7 @@ async def _publish(
         write_snapshot,
         workdir,
         tracks,
-        model_version=model_version or model_version_of(settings.model),
+        model_version=model_version,
         trees=5,
         source_mark=seed,
         missing=missing,
@@ -203,10 +206,10 @@ async def test_the_old_model_serves_until_a_complete_snapshot_of_the_new_one(
     follower = app[follower_key]
     settings = follower.settings
     configured = follower.model_version
-    old = "choi2017-previous"
+    old = "choi2017-previous"  # 160-d, whatever the length of the configured model's vectors
 
     # Only the old model's snapshot exists: the node serves it rather than nothing.
-    first_old = await _publish(settings, tmp_path / "o1", 30, seed=6, model_version=old)
+    first_old = await _publish(settings, tmp_path / "o1", 30, seed=6, model_version=old, dim=160)
     await announce(settings, _update(first_old, 30))
     await _serving(node, first_old)
 
@@ -214,7 +217,7 @@ async def test_the_old_model_serves_until_a_complete_snapshot_of_the_new_one(
     # followed meanwhile (the broadcasts arrive in order, so the second proves the first skipped).
     partial = await _publish(settings, tmp_path / "n1", 10, seed=7, missing=20)
     await announce(settings, _update(partial, 10, complete=False))
-    second_old = await _publish(settings, tmp_path / "o2", 31, seed=8, model_version=old)
+    second_old = await _publish(settings, tmp_path / "o2", 31, seed=8, model_version=old, dim=160)
     await announce(settings, _update(second_old, 31))
     await _serving(node, second_old)
     # A broadcast that wrongly claims completeness is refused on the manifest's word.
@@ -227,7 +230,7 @@ async def test_the_old_model_serves_until_a_complete_snapshot_of_the_new_one(
     body = await (await node.get("/recommend", params={"track_id": "t:0003", "k": "3"})).json()
     assert body["model"] == configured
     # Once the configured model serves, the old one's snapshots are no longer taken.
-    third_old = await _publish(settings, tmp_path / "o3", 32, seed=10, model_version=old)
+    third_old = await _publish(settings, tmp_path / "o3", 32, seed=10, model_version=old, dim=160)
     assert not follower.wanted(_update(third_old, 32))
 
     # A node started now goes straight to the configured model's complete snapshot.

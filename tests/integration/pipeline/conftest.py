@@ -1,8 +1,9 @@
-"""One pipeline run shared by the end-to-end tests of this package.
+"""One pipeline run shared by the end-to-end tests of this package, with the default model.
 
 Starts fake Spotify and Deezer servers, a real ``spotrec worker`` process and an in-process
 query node, all on their own keyspace, bucket, topic prefix and consumer group; stops them at
-the end. Reads the shared audio through the fake catalogue.
+the end. Reads the shared audio through the fake catalogue. Unlike the other tests, it runs the
+default embedding model, so the model a deployment gets out of the box is tested end to end.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from config.settings import Settings
+from config.settings import DEFAULT_MODEL, Settings
 from tests.fakes.catalogue import Catalogue, build_catalogue
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
@@ -47,7 +48,7 @@ async def pipeline(
     catalogue = build_catalogue()
     async with FakeSpotify(catalogue) as spotify, FakeDeezer(catalogue) as deezer:
         settings, env = await isolated_deployment(
-            servers, run=run, tmp=tmp, spotify=spotify, deezer=deezer
+            servers, run=run, tmp=tmp, spotify=spotify, deezer=deezer, model=DEFAULT_MODEL
         )
         log = tmp / "worker.log"
         worker = await start_worker(env, tmp / "worker", log)

@@ -13,8 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
-from schemas.decoding import decode
-from schemas.errors import DeadLetterV1
+from schemas.dead_letters import DeadLetter, read_dead_letter
 from schemas.tracks import TrackDiscoveredV1
 from streams.names import DEAD_LETTERS, PLAYLISTS, TRACK_DISCOVERED
 from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC
@@ -152,12 +151,12 @@ async def test_malformed_events_go_to_the_dead_letter_topic(pipeline: Pipeline) 
     try:
         await _produce(p.settings, PLAYLISTS, [b"\xff\xfe not a playlist"])
         await _produce(p.settings, TRACK_DISCOVERED, [b'{"track_id": 42}'], key=b"bad")
-        letters: list[DeadLetterV1] = []
+        letters: list[DeadLetter] = []
 
         async def both_dead_lettered() -> bool:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
-                letters.extend(decode(DeadLetterV1, m.value or b"") for m in messages)
+                letters.extend(read_dead_letter(m.value or b"") for m in messages)
             return {d.topic for d in letters} >= {
                 p.settings.kafka.topic(PLAYLISTS),
                 p.settings.kafka.topic(TRACK_DISCOVERED),
@@ -169,10 +168,11 @@ async def test_malformed_events_go_to_the_dead_letter_topic(pipeline: Pipeline) 
     by_topic = {d.topic.removeprefix(p.settings.kafka.topic_prefix): d for d in letters}
     assert "UTF-8" in by_topic[PLAYLISTS].reason
     assert by_topic[PLAYLISTS].agent == "crawl_playlists"
+    assert by_topic[PLAYLISTS].value == b"\xff\xfe not a playlist"  # the exact bytes
     track = by_topic[TRACK_DISCOVERED]
     assert "track_id" in track.reason
-    assert track.payload == '{"track_id": 42}'
-    assert track.key == "bad"
+    assert track.value == b'{"track_id": 42}'
+    assert track.key == b"bad"
     assert track.offset >= 0
 
 

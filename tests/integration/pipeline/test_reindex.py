@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from features.versions import model_spec
 from stores.cassandra import CassandraSession
+from stores.migrations import EMBEDDING_COLUMNS, embedding_column
 from streams.names import FEATURES_EXTRACTED
 from tests.integration.pipeline.conftest import Pipeline
 from tests.pipelines import (
@@ -26,8 +28,15 @@ INGEST_DEADLINE_S = 420.0
 
 
 async def _vectors(db: CassandraSession, ks: str) -> dict[tuple[str, str], list[float]]:
-    rows = await db.execute(f"SELECT model_version, track_id, embedding FROM {ks}.embeddings")
-    return {(r["model_version"], r["track_id"]): list(r["embedding"]) for r in rows}
+    """Every stored vector, read from the column of its model's length."""
+    columns = ", ".join(EMBEDDING_COLUMNS.values())
+    rows = await db.execute(f"SELECT model_version, track_id, {columns} FROM {ks}.embeddings")
+    return {
+        (r["model_version"], r["track_id"]): list(
+            r[embedding_column(model_spec(r["model_version"]).dim)]
+        )
+        for r in rows
+    }
 
 
 async def _served(p: Pipeline) -> dict[str, Any] | None:

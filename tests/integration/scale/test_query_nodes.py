@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from config.settings import Settings
-from features.versions import model_version_of
+from features.versions import model_spec, model_version_of
 from infra.servers.pipeline import ApiProcess
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
@@ -85,11 +85,12 @@ async def nodes(isolated: Settings, tmp_path: Path) -> AsyncIterator[Nodes]:
 async def _publish_and_broadcast(settings: Settings, workdir: Path, count: int) -> str:
     """Publish a snapshot of ``count`` random tracks and announce it; returns its version."""
     rng = np.random.default_rng(count)
+    model_version = model_version_of(settings.model)
+    dim = model_spec(model_version).dim
     tracks = [
-        TrackVector(f"t:{i:04d}", rng.standard_normal(160).astype(np.float32), name=f"t{i}")
+        TrackVector(f"t:{i:04d}", rng.standard_normal(dim).astype(np.float32), name=f"t{i}")
         for i in range(count)
     ]
-    model_version = model_version_of(settings.model)
     built = await asyncio.to_thread(
         write_snapshot, workdir, tracks, model_version=model_version, trees=5, source_mark=count
     )

@@ -16,7 +16,7 @@ import pytest
 from config.settings import Settings
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_DIM, migrate
+from stores.migrations import LEGACY_DIM, migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
 
@@ -45,13 +45,14 @@ async def store(servers: Settings, unique: str) -> AsyncIterator[SnapshotStore]:
                 await objects.delete(key)
 
 
-def clustered_vectors(n: int, clusters: int, seed: int) -> list[npt.NDArray[np.float32]]:
+def clustered_vectors(
+    n: int, clusters: int, seed: int, dim: int = LEGACY_DIM
+) -> list[npt.NDArray[np.float32]]:
     """``n`` vectors around ``clusters`` centres; vector ``i`` is in cluster ``i % clusters``."""
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, EMBEDDING_DIM))
+    centres = rng.normal(size=(clusters, dim))
     return [
-        (centres[i % clusters] + 0.05 * rng.normal(size=EMBEDDING_DIM)).astype(np.float32)
-        for i in range(n)
+        (centres[i % clusters] + 0.05 * rng.normal(size=dim)).astype(np.float32) for i in range(n)
     ]
 
 
@@ -85,4 +86,4 @@ async def write_tracks(
             audio_sha256="0" * 64,
             extracted_at=datetime.now(UTC),
         )
-    await tracks.touch_model_version(model_version)
+    await tracks.touch_model_version(model_version, len(vectors[0]))

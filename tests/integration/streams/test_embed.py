@@ -12,7 +12,7 @@ from features.extractor import Extractor
 from schemas.audio import AudioStoredV1
 from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
-from stores.migrations import EMBEDDING_DIM
+from stores.migrations import LEGACY_DIM as EMBEDDING_DIM
 from streams.embed import embed_batch, features_key
 from streams.fetch import audio_key
 from streams.names import FEATURES_EXTRACTED

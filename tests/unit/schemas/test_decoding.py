@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from features.versions import MODELS, model_spec
 from schemas.audio import AudioStoredV1
 from schemas.decoding import decode
 from schemas.errors import InvalidRecord
@@ -82,19 +83,35 @@ def test_track_checks_ids_and_locators() -> None:
         check_track(_track(audio_refs=["ftp://x"]))
 
 
-def test_embedding_checks_length_and_finiteness() -> None:
-    def record(vector: list[float]) -> FeaturesExtractedV1:
+#: A full version of the faithful Choi model, as a worker writes it.
+VERSION = "choi2017+sf-soxrhq-12k-29s"
+
+
+def test_embedding_checks_the_length_its_model_declares_and_finiteness() -> None:
+    def record(vector: list[float], model_version: str = VERSION) -> FeaturesExtractedV1:
         return FeaturesExtractedV1(
             track_id="t:1",
-            model_version="m",
+            model_version=model_version,
             embedding=vector,
             audio_source="file:x",
             audio_sha256="0" * 64,
             tags=[],
         )
 
-    check_embedding(record([0.5] * 160), 160)
-    with pytest.raises(InvalidRecord, match="length 159"):
-        check_embedding(record([0.5] * 159), 160)
+    dim = model_spec(VERSION).dim
+    check_embedding(record([0.5] * dim))
+    with pytest.raises(InvalidRecord, match=f"length {dim - 1}, expected {dim}"):
+        check_embedding(record([0.5] * (dim - 1)))
+    with pytest.raises(InvalidRecord, match=f"length {dim + 40}, expected {dim}"):
+        check_embedding(record([0.5] * (dim + 40)))
     with pytest.raises(InvalidRecord, match="NaN"):
-        check_embedding(record([0.5] * 159 + [math.nan]), 160)
+        check_embedding(record([0.5] * (dim - 1) + [math.nan]))
+    # Every known model is checked against its own length.
+    for name, spec in MODELS.items():
+        check_embedding(record([0.5] * spec.dim, f"{name}+x"))
+    with pytest.raises(InvalidRecord, match="names no known model"):
+        check_embedding(record([0.5] * dim, "retired-model+x"))
+    # A reader that knows the length it needs (a snapshot's) checks against that instead.
+    check_embedding(record([0.5] * 200, "retired-model+x"), 200)
+    with pytest.raises(InvalidRecord, match="length 160, expected 200"):
+        check_embedding(record([0.5] * 160), 200)

@@ -17,14 +17,13 @@ from snapshots.builder import TrackVector, write_snapshot
 from snapshots.errors import NothingToIndex, SnapshotCorrupt, SnapshotMissing
 from snapshots.index import LoadedSnapshot, load_snapshot
 from snapshots.local import PARTIAL_PREFIX, prune_local, verify_folder
-from stores.migrations import EMBEDDING_DIM
 
 _ALPHABET = string.ascii_letters + string.digits
 
 
-def _tracks(ids: list[str], seed: int = 7) -> list[TrackVector]:
+def _tracks(ids: list[str], seed: int = 7, dim: int = 160) -> list[TrackVector]:
     rng = np.random.default_rng(seed)
-    vectors = rng.normal(size=(len(ids), EMBEDDING_DIM)).astype(np.float32)
+    vectors = rng.normal(size=(len(ids), dim)).astype(np.float32)
     return [TrackVector(track_id=t, vector=v) for t, v in zip(ids, vectors, strict=True)]
 
 
@@ -59,8 +58,7 @@ def test_neighbours_are_exact_best_first_and_exclude_the_query(tmp_path: Path) -
     write_snapshot(tmp_path, tracks, model_version="m1", trees=10, source_mark=None)
     snapshot = LoadedSnapshot.open(tmp_path)
     # Neighbours are found in the snapshot's standardised space, so numpy must compare there.
-    assert snapshot.transform is not None
-    vectors = {t.track_id: snapshot.transform.apply(t.vector) for t in tracks}
+    vectors = {t.track_id: snapshot.space.apply(t.vector) for t in tracks}
     try:
         for query in ("t000", "t123", "t299"):
             # search_k covering every node makes ANNOY exact, so numpy must agree.
@@ -121,11 +119,12 @@ def test_bad_input_is_refused(tmp_path: Path) -> None:
     twice = _tracks(["a", "a"])
     with pytest.raises(ValueError, match="'a' is given twice"):
         write_snapshot(tmp_path, twice, model_version="m", trees=1, source_mark=None)
-    short = [TrackVector(track_id="s", vector=np.zeros(EMBEDDING_DIM - 1, dtype=np.float32))]
-    with pytest.raises(ValueError, match="160 finite floats"):
+    # The first vector sets the length: every other must match it.
+    short = [*_tracks(["a"]), TrackVector(track_id="s", vector=np.zeros(159, dtype=np.float32))]
+    with pytest.raises(ValueError, match="'s': vector must be 160 finite floats"):
         write_snapshot(tmp_path, short, model_version="m", trees=1, source_mark=None)
-    nan = np.full(EMBEDDING_DIM, np.nan, dtype=np.float32)
-    with pytest.raises(ValueError, match="160 finite floats"):
+    nan = np.full(200, np.nan, dtype=np.float32)
+    with pytest.raises(ValueError, match="200 finite floats"):
         write_snapshot(
             tmp_path, [TrackVector("n", nan)], model_version="m", trees=1, source_mark=None
         )

@@ -34,7 +34,8 @@ def test_fixture_is_small_and_verifies() -> None:
     manifest = verify_folder(GOLDEN)
     assert manifest.version == "20250101T000000.000Z-0000a001"
     assert (manifest.model_version, manifest.count, manifest.dim) == ("golden", 10, 160)
-    assert (manifest.metric, manifest.trees, manifest.transform) == ("angular", 2, None)
+    assert (manifest.metric, manifest.trees) == ("angular", 2)
+    assert manifest.transform == {"kind": "identity"}
     assert manifest.source_mark == 1_735_689_600_000
 
 

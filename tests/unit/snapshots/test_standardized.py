@@ -8,12 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from features.versions import RetrievalSpace
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.errors import SnapshotCorrupt
 from snapshots.index import LoadedSnapshot
 from snapshots.manifest import Manifest
-from snapshots.transform import ZScore
-from stores.migrations import EMBEDDING_DIM
+from snapshots.transform import Identity, ZScore
+
+#: Length of the test vectors.
+DIM = 160
 
 
 def _two_groups(seed: int = 7) -> list[TrackVector]:
@@ -22,7 +25,7 @@ def _two_groups(seed: int = 7) -> list[TrackVector]:
     tracks = []
     for i in range(40):
         group = "a" if i < 20 else "b"
-        vector = np.zeros(EMBEDDING_DIM, dtype=np.float32)
+        vector = np.zeros(DIM, dtype=np.float32)
         vector[11:16] = rng.normal(0, 50, 5)
         dims = slice(1, 6) if group == "a" else slice(6, 11)
         vector[dims] = 1.0
@@ -40,36 +43,36 @@ def _same_group_share(snapshot: LoadedSnapshot, k: int = 5) -> float:
     return hits / total
 
 
-def _open(folder: Path, tracks: list[TrackVector], standardize: bool) -> LoadedSnapshot:
+def _open(folder: Path, tracks: list[TrackVector], space: RetrievalSpace) -> LoadedSnapshot:
     built = write_snapshot(
-        folder, tracks, model_version="m", trees=10, source_mark=None, standardize=standardize
+        folder, tracks, model_version="m", trees=10, source_mark=None, space=space
     )
     return LoadedSnapshot.open(built.folder)
 
 
 def test_statistics_are_frozen_into_the_manifest(tmp_path: Path) -> None:
     tracks = _two_groups()
-    snapshot = _open(tmp_path, tracks, standardize=True)
+    snapshot = _open(tmp_path, tracks, space="zscore")
     try:
-        assert snapshot.transform is not None
+        assert isinstance(snapshot.space, ZScore)
         vectors = np.stack([t.vector for t in tracks]).astype(np.float64)
-        np.testing.assert_allclose(snapshot.transform.mean, vectors.mean(axis=0), rtol=1e-5)
+        np.testing.assert_allclose(snapshot.space.mean, vectors.mean(axis=0), rtol=1e-5)
         std = vectors.std(axis=0)
         expected = np.where(std < 1e-6, 1.0, std)  # constant dimensions are not scaled
-        np.testing.assert_allclose(snapshot.transform.std, expected, rtol=1e-5)
+        np.testing.assert_allclose(snapshot.space.std, expected, rtol=1e-5)
         # The index holds the standardised vectors.
         stored = np.asarray(snapshot.vector("a:03"), dtype=np.float32)
-        np.testing.assert_allclose(stored, snapshot.transform.apply(tracks[3].vector), atol=1e-5)
+        np.testing.assert_allclose(stored, snapshot.space.apply(tracks[3].vector), atol=1e-5)
     finally:
         snapshot.close()
 
 
 def test_standardising_lets_the_informative_dimensions_decide(tmp_path: Path) -> None:
     tracks = _two_groups()
-    raw = _open(tmp_path / "raw", tracks, standardize=False)
-    standard = _open(tmp_path / "z", tracks, standardize=True)
+    raw = _open(tmp_path / "raw", tracks, space="cosine")
+    standard = _open(tmp_path / "z", tracks, space="zscore")
     try:
-        assert raw.transform is None
+        assert isinstance(raw.space, Identity)
         assert _same_group_share(standard) == 1.0
         assert _same_group_share(raw) < 0.8  # the loud dimension drowns the groups
     finally:

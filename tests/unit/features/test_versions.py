@@ -1,0 +1,52 @@
+"""The model registry: every model's dimension, retrieval space and version, without TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from config.settings import PROJECT_ROOT, ModelSettings
+from features.errors import UnknownModel
+from features.musicnn_weights import WEIGHTS_SHA256
+from features.versions import MODELS, model_spec, model_version_of
+
+
+def test_every_model_declares_its_dimension_and_space() -> None:
+    described = {name: (spec.dim, spec.retrieval_space) for name, spec in MODELS.items()}
+    assert described == {
+        "choi2017": (160, "zscore"),
+        "choi2017-calibrated": (160, "zscore"),
+        "musicnn-msd": (200, "cosine"),
+    }
+
+
+def test_musicnn_version_names_weights_and_patch_count() -> None:
+    version = model_version_of(ModelSettings(version="musicnn-msd", max_patches=3))
+    assert version == f"musicnn-msd.{WEIGHTS_SHA256[:8]}+sf-soxrhq-16k-3sx3"
+    assert model_spec(version).name == "musicnn-msd"
+    # Another patch count embeds long tracks differently: another version, never mixed.
+    assert model_version_of(ModelSettings(version="musicnn-msd")) != version
+    with pytest.raises(UnknownModel):
+        model_version_of(ModelSettings(version=version.replace("3sx3", "3sx4")))
+
+
+def test_unknown_model_names_are_refused() -> None:
+    with pytest.raises(UnknownModel, match="musicnn-msd"):
+        model_spec("musicnn-mtt")
+
+
+def test_registry_needs_no_tensorflow() -> None:
+    script = (
+        "import sys\n"
+        "from config.settings import ModelSettings\n"
+        "from features.versions import model_spec, model_version_of\n"
+        "settings = ModelSettings(version='musicnn-msd')\n"
+        "print(model_version_of(settings), model_spec(settings.version).dim)\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split()[1] == "200"
