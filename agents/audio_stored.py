@@ -17,7 +17,7 @@ from streams.dead_letters import dead_letter
 from streams.embed import decode_batch, embed_batch
 from streams.handling import Parked, guarded
 from streams.resources import Resources
-from streams.services import service
+from streams.services import flush_produced, service
 from streams.topics import audio_stored_topic
 
 AGENT = "extract_features"
@@ -54,3 +54,4 @@ async def extract_features(stream: StreamT[Any]) -> None:
                     attempts=parked.attempts,
                 )
                 await res.own("dead-letter", park)
+                await res.own("deliver the dead letter", flush_produced)

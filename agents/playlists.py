@@ -15,7 +15,7 @@ from streams.app import app
 from streams.crawl import handle_playlist
 from streams.dead_letters import dead_letter
 from streams.handling import guarded
-from streams.services import headers_of, service
+from streams.services import flush_produced, headers_of, service
 from streams.topics import playlists_topic
 
 AGENT = "crawl_playlists"
@@ -35,3 +35,4 @@ async def crawl_playlists(stream: StreamT[Any]) -> None:
                 dead_letter, event, parked.reason, AGENT, exc=parked.error, attempts=parked.attempts
             )
             await res.own("dead-letter", park)
+            await res.own("deliver the dead letter", flush_produced)

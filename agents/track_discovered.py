@@ -15,7 +15,7 @@ from streams.app import app
 from streams.dead_letters import dead_letter
 from streams.fetch import handle_track
 from streams.handling import guarded
-from streams.services import headers_of, service
+from streams.services import flush_produced, headers_of, service
 from streams.topics import track_discovered_topic
 
 AGENT = "fetch_track_audio"
@@ -35,3 +35,4 @@ async def fetch_track_audio(stream: StreamT[Any]) -> None:
                 dead_letter, event, parked.reason, AGENT, exc=parked.error, attempts=parked.attempts
             )
             await res.own("dead-letter", park)
+            await res.own("deliver the dead letter", flush_produced)

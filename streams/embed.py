@@ -150,7 +150,9 @@ async def _refetch(res: Resources, item: AudioStoredV1) -> None:
     reason = f"audio object {item.object_key} is missing"
     track = await res.own("read a track", partial(res.tracks.discovered, item.track_id))
     if track is None:
-        failed = partial(res.tracks.set_status, item.track_id, "unavailable", error=reason)
+        # Nothing says where the audio could be had again: a retry could never succeed.
+        final = f"{reason}, and the track is not known: nothing to fetch it again from"
+        failed = partial(res.tracks.set_status, item.track_id, "unavailable", error=final)
         await res.own("record a track's status", failed)
         return
     # A fresh schedule (try 0): the record re-sent is rebuilt from the track's stored row.

@@ -56,6 +56,15 @@ async def faust_emit(topic: str, key: bytes | None, value: bytes, headers: Heade
         raise topic_error(exc, channel.get_topic_name()) from exc
 
 
+async def flush_produced() -> None:
+    """Wait until every record queued on the app's producer has been sent.
+
+    For sends whose future the agent does not hold (the dead-letter helper queues its record):
+    called before the agent moves on, so the input is not acknowledged ahead of its output.
+    """
+    await app.producer.flush()
+
+
 def headers_of(event: EventT[Any]) -> dict[str, bytes]:
     """An event's headers as a name -> bytes mapping."""
     headers = event.headers or {}
