@@ -288,6 +288,10 @@ class ApiSettings(_Group):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
+    #: Largest audio file ``POST /recommend/audio`` accepts, in bytes (413 above it).
+    max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
+    #: Audio queries extracted at once on a query node; more wait their turn.
+    audio_concurrency: int = Field(default=1, ge=1, le=64)
     #: Seconds the snapshot follower may keep failing (Kafka or the object store unreachable)
     #: before ``/readyz`` answers 503; the node keeps serving its snapshot meanwhile.
     follower_unhealthy_after_s: float = Field(default=120.0, gt=0)
