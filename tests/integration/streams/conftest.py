@@ -7,6 +7,8 @@ producer, so each work function is called as a plain function, with no worker.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -92,10 +94,24 @@ async def res(
 Record = tuple[bytes | None, bytes, dict[str, bytes]]
 
 
-async def records(settings: Settings, topic: str, key: bytes | None = None) -> list[Record]:
+async def records(
+    settings: Settings, topic: str, key: bytes | None = None, *, expect: int | None = None
+) -> list[Record]:
     """The records of a pipeline topic so far (only those under ``key`` if given), in order
     within each partition: key, value and headers.
+
+    With ``expect``, reads again (for up to 15 s) until at least that many are there: a fresh
+    consumer's view of a topic created moments ago can lag behind an acknowledged send.
     """
+    deadline = time.monotonic() + 15.0
+    while True:
+        found = await _read(settings, topic, key)
+        if expect is None or len(found) >= expect or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
+async def _read(settings: Settings, topic: str, key: bytes | None) -> list[Record]:
     name = settings.kafka.topic(topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False

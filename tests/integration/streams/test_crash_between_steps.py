@@ -84,7 +84,8 @@ async def test_a_crash_after_the_vector_upsert_is_completed_by_the_replay(
                     await until(settled, 240, "every track extracted", second_log)
                 finally:
                     await terminate(worker)
-            announced = {key for key, _, _ in await records(settings, FEATURES_EXTRACTED)}
+            found = await records(settings, FEATURES_EXTRACTED, expect=len(ids))
+            announced = {key for key, _, _ in found}
             assert {features_key(t, model_version) for t in ids} <= announced
             async with ObjectStore(settings.s3) as objects:
                 assert [key async for key in objects.keys("audio/")] == []

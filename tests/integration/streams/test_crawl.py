@@ -46,6 +46,6 @@ async def test_a_readable_playlist_sends_its_tracks(res: Resources, catalogue: C
     before = len(await records(res.settings, TRACK_DISCOVERED))
     ref = f"deezer:{catalogue.deezer_playlist_id}".encode()
     assert await handle_playlist(res, ref) is None
-    after = await records(res.settings, TRACK_DISCOVERED)
+    after = await records(res.settings, TRACK_DISCOVERED, expect=before + 1)
     assert len(after) > before
     assert all(key is not None and key.decode() in value.decode() for key, value, _ in after)

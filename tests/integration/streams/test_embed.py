@@ -62,7 +62,7 @@ async def test_a_replay_after_the_upsert_completes_the_emit_status_and_delete(
     await res.tracks.store_vectors([vector])
     assert await embed_batch(res, [item]) == 0  # nothing new to embed
     key = features_key(item.track_id, res.model_version)
-    [(_, value, _)] = await records(res.settings, FEATURES_EXTRACTED, key)
+    [(_, value, _)] = await records(res.settings, FEATURES_EXTRACTED, key, expect=1)
     announced = FeaturesExtractedV1.loads(value)
     assert announced.embedding == pytest.approx(vector.embedding, abs=1e-6)
     assert announced.tags == [["jazz", 0.75], ["rock", 0.25]]
@@ -110,9 +110,8 @@ async def test_a_batch_is_embedded_announced_settled_and_its_audio_deleted(
     assert await embed_batch(res, [good, bad]) == 1
     assert await res.tracks.has_embedding(good.track_id, res.model_version)
     assert await res.tracks.status(good.track_id) == "extracted"
-    [(_, value, _)] = await records(
-        res.settings, FEATURES_EXTRACTED, features_key(good.track_id, res.model_version)
-    )
+    key = features_key(good.track_id, res.model_version)
+    [(_, value, _)] = await records(res.settings, FEATURES_EXTRACTED, key, expect=1)
     stored = await res.tracks.features(good.track_id, res.model_version)
     assert stored is not None
     assert FeaturesExtractedV1.loads(value).embedding == pytest.approx(stored.embedding, abs=1e-6)

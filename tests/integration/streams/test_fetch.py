@@ -96,11 +96,11 @@ async def test_a_scheduled_retry_is_resent_when_due_and_then_succeeds(
     assert len(await _scheduled(res, track.track_id)) == 1  # not due yet
     await resend_due(res, datetime.now(UTC) + timedelta(hours=2))
     assert await _scheduled(res, track.track_id) == []
-    [(_, resent, headers)] = await records(res.settings, TRACK_DISCOVERED, key)
+    [(_, resent, headers)] = await records(res.settings, TRACK_DISCOVERED, key, expect=1)
     assert (resent, headers) == (value, {ATTEMPT_HEADER: b"1"})
     assert await handle_track(res, resent, key, headers) is None
     assert await res.tracks.status(track.track_id) == "stored"
-    [(_, announced, _)] = await records(res.settings, AUDIO_STORED, key)
+    [(_, announced, _)] = await records(res.settings, AUDIO_STORED, key, expect=1)
     assert AudioStoredV1.loads(announced).track_id == track.track_id
 
 
@@ -124,6 +124,7 @@ async def test_a_replay_announces_stored_audio_without_downloading_it_again(
     assert again.object_key == audio_key(track.track_id)
     key = track.track_id.encode()
     announced = [
-        AudioStoredV1.loads(v) for _, v, _ in await records(res.settings, AUDIO_STORED, key)
+        AudioStoredV1.loads(v)
+        for _, v, _ in await records(res.settings, AUDIO_STORED, key, expect=2)
     ]
     assert [a.sha256 for a in announced] == [first.sha256, first.sha256]
