@@ -65,8 +65,8 @@ DEAD_LETTERS = Counter(
 )
 RETRIES = Counter(
     "spotrec_worker_retries",
-    "Retries of a failed operation, by agent and what was retried",
-    ["agent", "operation"],
+    "Retries in place of an operation that failed for now, by what was retried",
+    ["operation"],
     registry=REGISTRY,
 )
 INDEX_BUILDS = Counter(
@@ -115,9 +115,9 @@ def dead_lettered(agent: str, exc: BaseException | None) -> None:
     DEAD_LETTERS.labels(agent, type(exc).__name__ if exc is not None else "rejected").inc()
 
 
-def retried(agent: str, operation: str) -> None:
-    """One retry of ``operation`` by ``agent``."""
-    RETRIES.labels(agent, operation).inc()
+def retried(operation: str) -> None:
+    """One retry in place of ``operation`` (a short fixed name, e.g. ``store vectors``)."""
+    RETRIES.labels(operation).inc()
 
 
 def index_build(outcome: str, seconds: float) -> None:
