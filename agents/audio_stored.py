@@ -21,6 +21,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1
 from stores.objects import ObjectNotFound
+from streams import metrics
 from streams.app import app, model_version, settings
 from streams.dead_letters import dead_letter, unexpected
 from streams.services import resources
@@ -48,6 +49,7 @@ async def extract_features(stream: StreamT[Any]) -> None:
         settings.model.batch_size, within=BATCH_WINDOW_S
     )
     async for events in batches:
+        metrics.batch("extract_features", len(events))
         batch: list[AudioStoredV1] = []
         decoded = []
         for event in events:
@@ -90,7 +92,9 @@ async def embed_batch(batch: list[AudioStoredV1]) -> int:
     present = [(item, data) for item, data in zip(batch, fetched, strict=True) if data is not None]
     if not present:
         return 0
-    outcomes = await asyncio.to_thread(lambda: list(extractor.extract(d for _, d in present)))
+    outcomes = await metrics.timed_extraction(
+        len(present), asyncio.to_thread(lambda: list(extractor.extract(d for _, d in present)))
+    )
     now = datetime.now(UTC).timestamp()
     embedded: list[FeaturesExtractedV1] = []
     for (item, _), outcome in zip(present, outcomes, strict=True):

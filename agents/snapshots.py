@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from schemas.snapshots import IndexUpdatedV1
 from snapshots import indexer
+from streams import metrics
 from streams.app import app, model_version, settings
 from streams.services import resources
 from streams.topics import index_updated_topic
@@ -34,8 +35,8 @@ async def index_once() -> IndexUpdatedV1 | None:
     async def broadcast(update: IndexUpdatedV1) -> None:
         await index_updated_topic.send(key=model_version.encode(), value=update.dumps())
 
-    return await indexer.index_once(
-        resources.db, resources.objects, settings, model_version, broadcast
+    return await metrics.timed_index_build(
+        indexer.index_once(resources.db, resources.objects, settings, model_version, broadcast)
     )
 
 

@@ -11,7 +11,8 @@ Metric names start with ``spotrec_worker_``; the README lists them.
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import faust
 from faust.types import TP, EventT, StreamT
@@ -24,6 +25,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+T = TypeVar("T")
 
 #: One registry per process: a worker is one process with one app.
 REGISTRY = CollectorRegistry()
@@ -124,6 +127,26 @@ def index_build(outcome: str, seconds: float) -> None:
     """One indexer build attempt: ``built``, ``nothing`` (no change) or ``failed``."""
     INDEX_BUILDS.labels(outcome).inc()
     INDEX_BUILD_SECONDS.labels(outcome).observe(seconds)
+
+
+async def timed_extraction(clips: int, work: Awaitable[T]) -> T:
+    """Await the extraction of ``clips`` clips, counting them and their time."""
+    started = time.perf_counter()
+    result = await work
+    extracted(clips, time.perf_counter() - started)
+    return result
+
+
+async def timed_index_build(work: Awaitable[T | None]) -> T | None:
+    """Await one indexer tick: ``built`` when it returns a broadcast, else ``nothing``."""
+    started = time.perf_counter()
+    try:
+        result = await work
+    except Exception:
+        index_build("failed", time.perf_counter() - started)
+        raise
+    index_build("built" if result is not None else "nothing", time.perf_counter() - started)
+    return result
 
 
 class PipelineSensor(faust.Sensor):
