@@ -68,7 +68,13 @@ class CassandraSession:
     async def start(self) -> None:
         """Connect; the driver's connect is blocking, so it runs in a worker thread."""
         cluster = make_cluster(self.settings)
-        self._session = await asyncio.to_thread(cluster.connect)
+        try:
+            self._session = await asyncio.to_thread(cluster.connect)
+        except BaseException:
+            # A failed connect leaves the driver's threads running: close them, so that a caller
+            # retrying while the server is down does not leak a cluster per try.
+            await asyncio.to_thread(cluster.shutdown)
+            raise
         self._cluster = cluster
 
     async def stop(self) -> None:

@@ -10,6 +10,7 @@ Metric names start with ``spotrec_worker_``; the README lists them.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
@@ -118,9 +119,13 @@ def dead_lettered(agent: str, exc: BaseException | None) -> None:
     DEAD_LETTERS.labels(agent, type(exc).__name__ if exc is not None else "rejected").inc()
 
 
-def retried(operation: str) -> None:
-    """One retry in place of ``operation`` (a short fixed name, e.g. ``store vectors``)."""
-    RETRIES.labels(operation).inc()
+def retried(what: str) -> None:
+    """One retry in place of ``what``, counted by its kind.
+
+    The kind is ``what`` up to a ``/`` or ``:``, so a URL path or a track id never becomes a
+    label value.
+    """
+    RETRIES.labels(re.split(r"[/:]", what, maxsplit=1)[0].strip()[:48]).inc()
 
 
 def index_build(outcome: str, seconds: float) -> None:
