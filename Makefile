@@ -9,7 +9,7 @@ SPOTREC := $(BIN)/spotrec
 CHECKED := cli config infra stores streams agents api schemas features snapshots sources tests bench
 
 .PHONY: help demo install jars weights up down status migrate worker api \
-        test test-unit test-integration lint fmt typecheck bench-servers bench-pipeline clean
+        test test-unit test-integration browser lint fmt typecheck bench-servers bench-pipeline clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -20,12 +20,21 @@ demo: install jars weights ## set up everything, run the pipeline on a demo cata
 
 install: $(VENV)/.installed ## create .venv and install the project with pinned dependencies
 
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt config/musicnn-weights.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# compat mode puts the repository root on sys.path, so new top-level packages are found.
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" --config-settings editable_mode=compat
+	# The musicnn-msd weights: one wheel, pinned by version and sha256, without its dependencies.
+	$(BIN)/pip install -q --no-deps --require-hashes -r config/musicnn-weights.txt
 	touch $@
+
+# The explorer page's browser test drives Debian's chromium (Playwright's own browser download
+# needs a network this project does not assume). Installed as root when it is missing.
+browser: ## install chromium for the browser test (apt, as root) if it is missing
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "install chromium (as root: apt-get install -y chromium) for the browser test"; exit 1; fi; }
 
 jars: install ## resolve the Kafka and Cassandra jars from Maven Central
 	$(SPOTREC) jars
@@ -51,13 +60,13 @@ worker: install ## run a Faust worker in the foreground
 api: install ## run a query node in the foreground
 	$(SPOTREC) api
 
-test: install jars weights lint typecheck ## lint, type-check and run every test (starts servers if needed)
+test: install jars weights browser lint typecheck ## lint, type-check and run every test (starts servers if needed)
 	$(BIN)/pytest $(FLAGS); rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; exit 1; fi; exit $$rc
 
 test-unit: install weights ## run the tests that need no server
 	$(BIN)/pytest tests/unit $(FLAGS)
 
-test-integration: install jars ## run the tests against the real servers
+test-integration: install jars browser ## run the tests against the real servers
 	$(BIN)/pytest tests/integration $(FLAGS)
 
 lint: install ## ruff lint and format check

@@ -15,7 +15,9 @@ from aiohttp import web
 
 from api.cassandra import CassandraConnector
 from api.errors import json_errors
+from api.face import setup_face
 from api.keys import cassandra_key, follower_key, holder_key, settings_key
+from api.metrics import measure_requests, setup_metrics
 from api.routes import setup_routes
 from api.snapshots import SnapshotFollower, SnapshotHolder
 from config.settings import Settings
@@ -43,10 +45,12 @@ async def _snapshots(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> web.Application:
     """The query node application."""
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[measure_requests, json_errors])
     app[settings_key] = settings
     app[holder_key] = SnapshotHolder()
     app.cleanup_ctx.append(_cassandra)
     app.cleanup_ctx.append(_snapshots)
+    setup_face(app)
+    setup_metrics(app)
     setup_routes(app)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api import views
+from api import explore, metrics, openapi, pages, views
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,3 +14,14 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/tracks/unavailable", views.unavailable)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/readyz", views.readyz)
+    # The explorer: search, one track's state and audio, the map, status, the page, the docs.
+    app.router.add_get("/search", explore.search)
+    app.router.add_get("/tracks/{track_id}", explore.track)
+    app.router.add_get("/tracks/{track_id}/audio", explore.track_audio)
+    app.router.add_get("/map", explore.catalogue_map)
+    app.router.add_get("/status", explore.status)
+    app.router.add_get("/metrics", metrics.metrics)
+    app.router.add_get("/openapi.json", openapi.spec)
+    app.router.add_get("/docs", pages.docs)
+    app.router.add_get("/", pages.index)
+    app.router.add_get("/assets/{name}", pages.asset)

@@ -56,10 +56,13 @@ class SnapshotHolder:
     def __init__(self) -> None:
         self.current: LoadedSnapshot | None = None
         self.refused: list[tuple[str, str]] = []
+        #: Snapshots swapped in so far (a metric).
+        self.swaps = 0
 
     def swap(self, snapshot: LoadedSnapshot) -> None:
         """Serve ``snapshot`` from now on; close the previous one after a grace period."""
         old, self.current = self.current, snapshot
+        self.swaps += 1
         if old is not None:
             asyncio.get_running_loop().call_later(RETIRE_AFTER_S, old.close)
 

@@ -5,7 +5,9 @@ default ``../shared/audio/clips`` beside the repository); writes only the report
 Stages are timed separately (decode, front end, network) and together, at batch 1 and at the
 best batch size, beside the same work done with librosa and the test oracle's NumPy network in
 float32, in the same run. It counts the multiply-adds per clip and compares the network's rate
-with a float32 matrix product on the same threads, the machine's practical compute limit.
+with a float32 matrix product on the same threads, the machine's practical compute limit. Then
+every model version (both Choi models, musicnn-msd with 10 and 3 patches) runs end to end on the
+same 30-s previews (``bench.extract_models``); ``--models-only`` runs just that part.
 
 Run from the repository root: ``.venv/bin/python bench/extract.py [--seconds 3]``.
 """
@@ -26,11 +28,12 @@ import librosa
 import numpy as np
 import numpy.typing as npt
 
+from bench.extract_models import previews, report
 from config.settings import PROJECT_ROOT, load_settings
 from features.audio import CLIP_SAMPLES, CLIP_SECONDS, SAMPLE_RATE, decode
 from features.choi2017 import POOL_SIZES
 from features.extractor import Choi2017Extractor, load_extractor
-from features.runtime import keras, tf
+from features.runtime import configure_threads, keras, tf
 from features.weights import CHOI2017_FILE
 from tests.oracle.choi2017 import (
     POOLS,
@@ -212,9 +215,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     default_dir = PROJECT_ROOT.parent / "shared" / "audio" / "clips"
     parser.add_argument("--audio-dir", type=Path, default=default_dir, help="mp3/ogg files")
+    parser.add_argument(
+        "--models-only", action="store_true", help="only every model end to end, no stage sweep"
+    )
+    parser.add_argument(
+        "--musicnn-patches",
+        type=int,
+        action="append",
+        help="musicnn-msd patch bounds to run (repeatable; default 10 and 3)",
+    )
     args = parser.parse_args(argv)
     settings = load_settings()
-    extractor = load_extractor(settings.model)
+    models = [("choi2017", 0), ("choi2017-calibrated", 0)]
+    models += [("musicnn-msd", n) for n in args.musicnn_patches or [10, 3]]
+    if args.models_only:
+        configure_threads(settings.model.threads)
+        paths = sorted(p for p in args.audio_dir.iterdir() if p.suffix in {".ogg", ".mp3"})
+        full = [p for p in paths if np.abs(decode(p)[-SAMPLE_RATE:]).max() > 0]
+        roof = matmul_roof(args.seconds)
+        print(f"float32 2048^3 matmul on {settings.model.threads} threads: {roof:.0f} GFLOP/s")
+        report(settings, previews(full), rate, roof, args.seconds, models)
+        return 0
+    extractor = load_extractor(settings.model.model_copy(update={"version": "choi2017-calibrated"}))
     assert isinstance(extractor, Choi2017Extractor)
     paths = sorted(p for p in args.audio_dir.iterdir() if p.suffix in {".ogg", ".mp3"})
     decoded = {p: decode(p) for p in paths}
@@ -259,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"bliss about 3 tracks/s), {end_to_end / baseline[-1][1][1]:.1f}x the NumPy/librosa "
         "baseline"
     )
+    report(settings, previews(full), rate, roof, args.seconds, models)
     return 0
 
 

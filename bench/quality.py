@@ -1,18 +1,23 @@
 """Retrieval quality of the embedding models on a labelled folder, beside an MFCC baseline.
 
 Reads ``FOLDER/labels.csv`` (``file,label[,group]``; column names are options), the audio files it
-lists, the settings' model group, the weight file and, for ``choi2017-calibrated``, the
-calibration file; writes only the report, to stdout. For every model and retrieval space it
+lists, the settings' model group, the weight files and, for ``choi2017-calibrated``, the
+calibration file; writes only the report, to stdout. Every model version is compared side by
+side (by default every model of ``features.versions.MODELS``; musicnn-msd once per
+``--musicnn-patches``, each Choi model once per ``--choi-windows``), each file decoded the way its
+extractor decodes it (whole tracks, not a fixed window). For every model and retrieval space it
 prints precision@k and mean average precision (``bench.metrics``: angular distance, items of one
 group never each other's neighbours) with percentile-bootstrap intervals over queries, the same
 for the baseline (mean and standard deviation of 20 MFCCs over the first 30 s at 22.05 kHz mono,
-z-scored, cosine), and the chance level. ``--shuffled-weights`` adds each model with its conv
-kernels' values permuted (fixed seed): a broken control. Mind that random kernels still make
+z-scored, cosine), and the chance level; then each model's MAP minus the first model's, paired over
+the same queries, each in its own retrieval space (musicnn-msd: plain cosine, ``raw``).
+``--shuffled-weights`` adds each Choi model with its conv kernels' values permuted (fixed seed): a
+broken control. Mind that random kernels still make
 useful spectral features: on the shared clips they group the speech recordings as well as the
 real ones do, and only genre retrieval tells them apart.
 
 Run from the repository root, e.g. ``.venv/bin/python bench/quality.py --folder ../shared/audio
---label-column genre --model choi2017 --model choi2017-calibrated --space raw --space zscore``.
+--label-column genre --musicnn-patches 10 --musicnn-patches 3 --choi-windows 0 --choi-windows 1``.
 """
 
 from __future__ import annotations
@@ -33,12 +38,12 @@ import soxr
 
 from bench.metrics import bootstrap, per_query, transform
 from config.settings import PROJECT_ROOT, ModelSettings, Settings, load_settings
-from features.audio import decode
 from features.calibration.stats import MODEL_NAME as CALIBRATED
 from features.calibration.stats import read_calibration
+from features.errors import FeatureError
 from features.extractor import Choi2017Extractor, Extractor, load_extractor
 from features.normalization import StatisticsFactory, frozen_statistics, per_example_statistics
-from features.versions import model_name_of, model_version_of
+from features.versions import MODELS, MUSICNN, model_name_of, model_spec, model_version_of
 from features.weights import Choi2017Weights, load_choi2017_weights
 
 F32 = npt.NDArray[np.float32]
@@ -110,9 +115,8 @@ def statistics_of(settings: Settings, model: ModelSettings) -> StatisticsFactory
     return per_example_statistics
 
 
-def extractor_for(settings: Settings, name: str, *, shuffled: bool = False) -> Extractor:
-    """The named model (a name or full version), or its shuffled-kernel control."""
-    model = settings.model.model_copy(update={"version": name})
+def extractor_for(settings: Settings, model: ModelSettings, *, shuffled: bool = False) -> Extractor:
+    """The model ``model`` names (a name or full version), or its shuffled-kernel control."""
     if not shuffled:
         return load_extractor(model)
     weights = shuffled_kernels(load_choi2017_weights(settings.path(model.weights_dir)))
@@ -120,9 +124,37 @@ def extractor_for(settings: Settings, name: str, *, shuffled: bool = False) -> E
     return Choi2017Extractor(weights, model_name=label, statistics=statistics_of(settings, model))
 
 
-def embed(extractor: Extractor, clips: Sequence[F32]) -> F32:
-    """The vectors of decoded clips, one row each."""
-    return np.stack([e.vector for e in extractor.embed(clips)])
+def embed(extractor: Extractor, paths: Sequence[Path]) -> F32:
+    """The vectors of the files, one row each, decoded the extractor's own way.
+
+    Raises:
+        FeatureError: A file gives no vector (every labelled file must).
+    """
+    rows = []
+    for outcome in extractor.extract(paths):
+        if isinstance(outcome, FeatureError):
+            raise outcome
+        rows.append(outcome.vector)
+    return np.stack(rows)
+
+
+def retrieval_space(version: str) -> str:
+    """The ``bench.metrics`` space the model's snapshots compare in (``cosine`` is ``raw``)."""
+    return "raw" if model_spec(version).retrieval_space == "cosine" else "zscore"
+
+
+def model_runs(
+    settings: Settings, names: Sequence[str], patches: Sequence[int], windows: Sequence[int]
+) -> list[ModelSettings]:
+    """The models to compare: musicnn-msd per patch bound, a Choi model per window count."""
+    runs = []
+    for name in names:
+        model = settings.model.model_copy(update={"version": name})
+        if model_spec(name).name == MUSICNN:
+            runs += [model.model_copy(update={"max_patches": n}) for n in patches]
+        else:
+            runs += [model.model_copy(update={"choi_windows": n}) for n in windows]
+    return runs
 
 
 def report_rows(
@@ -203,7 +235,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--label-column", default="label", help="relevance label (default: label)")
     parser.add_argument("--group-column", default=None, help="items never each other's neighbours")
-    parser.add_argument("--model", action="append", help="model name or version (repeatable)")
+    parser.add_argument(
+        "--model", action="append", help="model name or version (repeatable; default: all)"
+    )
+    parser.add_argument(
+        "--musicnn-patches",
+        type=int,
+        action="append",
+        help="musicnn-msd patch bounds to compare (repeatable; default: the setting)",
+    )
+    parser.add_argument(
+        "--choi-windows",
+        type=int,
+        action="append",
+        help="Choi window counts over long tracks, 0: the first 29 s (repeatable; default: the "
+        "setting)",
+    )
     parser.add_argument(
         "--space", action="append", help="raw, zscore or blocks:w1,...,w5 (repeatable)"
     )
@@ -223,14 +270,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     spaces = args.space or ["raw", "zscore"]
     reference = args.reference_space
     items = read_items(args.folder, args.label_column, args.group_column)
-    clips = [decode(item.path) for item in items]
+    paths = [item.path for item in items]
     rows = []
     embedded: dict[str, tuple[F32, str]] = {}
-    for name in args.model or [settings.model.version]:
-        for shuffled in [False, True] if args.shuffled_weights else [False]:
-            extractor = extractor_for(settings, name, shuffled=shuffled)
-            vectors = embed(extractor, clips)
-            embedded[extractor.version] = (vectors, reference)
+    names = args.model or list(MODELS)
+    patches = args.musicnn_patches or [settings.model.max_patches]
+    windows = args.choi_windows or [settings.model.choi_windows]
+    for model in model_runs(settings, names, patches, windows):
+        choi = model_spec(model.version).name != MUSICNN
+        for shuffled in [False, True] if args.shuffled_weights and choi else [False]:
+            extractor = extractor_for(settings, model, shuffled=shuffled)
+            vectors = embed(extractor, paths)
+            embedded[extractor.version] = (vectors, retrieval_space(extractor.version))
             rows += report_rows(
                 extractor.version, vectors, items, spaces, args.k, args.bootstrap, reference
             )
@@ -253,7 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_table([*header, f"MAP - MAP({reference}), 95% CI"], rows)
     if len(embedded) > 1:
         first = next(iter(embedded))
-        print(f"\nMAP minus the MAP of {first} in {reference}, paired over the same queries:")
+        print(
+            f"\nMAP minus the MAP of {first}, each model in its own retrieval space (raw: plain "
+            "cosine), paired over the same queries:"
+        )
         differences = model_differences(embedded, items, args.k, args.bootstrap)
         print_table(["model", "space", "MAP difference, 95% CI"], differences)
     return 0

@@ -55,7 +55,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         shown += 1
         when = datetime.datetime.fromtimestamp(letter.failed_at, datetime.UTC)
         state = "redriven" if item.redriven else "parked"
-        lossy = "" if letter.exact else " (v1: payload not exact)"
+        lossy = "" if letter.exact else " (original bytes not kept: not redriven)"
         print(
             f"{item.ref:>10}  {when:%Y-%m-%d %H:%M:%S}  {state:<8}  "
             f"{letter.topic}[{letter.partition}]@{letter.offset}  {letter.agent}  "
@@ -71,7 +71,7 @@ def _redrive(args: argparse.Namespace, settings: Settings) -> int:
     dry_run: bool = args.dry_run
 
     def progress(report: RedriveReport) -> None:
-        todo = report.matched - report.already
+        todo = report.matched - report.already - report.inexact
         verb = "would send" if dry_run else "sent"
         print(f"redrive: {verb} {report.sent}/{todo}", flush=True)
 
@@ -87,6 +87,7 @@ def _redrive(args: argparse.Namespace, settings: Settings) -> int:
     verb = "would send" if dry_run else "sent"
     print(
         f"redrive: {verb} {report.sent} of {report.matched} matching dead letters "
-        f"({report.already} already sent back, {report.unreadable} unreadable messages skipped)"
+        f"({report.already} already sent back, {report.inexact} without their original bytes "
+        f"and {report.unreadable} unreadable messages skipped)"
     )
     return 0

@@ -8,11 +8,19 @@ down; no other module reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The repository root: relative paths in settings are resolved against it, so commands behave
@@ -87,6 +95,10 @@ class CassandraSettings(_Group):
     start_timeout_s: float = Field(default=180.0, gt=0)
 
 
+#: The secret the local SeaweedFS server is started with; never used for another S3 service.
+LOCAL_S3_SECRET = "spotrec-local-secret"
+
+
 class S3Settings(_Group):
     """The S3-compatible object store: endpoint, bucket, credentials, local server ports."""
 
@@ -98,10 +110,26 @@ class S3Settings(_Group):
     bucket: str = Field(default="spotrec", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     region: str = "us-east-1"
     access_key_id: str = "spotrec"
-    secret_access_key: SecretStr = SecretStr("spotrec-local-secret")
+    #: No default for another S3 service: only the local server gets the built-in secret.
+    secret_access_key: SecretStr
     #: First of a block of ports the local SeaweedFS server uses for its internal services.
     internal_port_base: int = Field(default=18400, ge=1, le=65400)
     start_timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_secret(cls, data: Any) -> Any:
+        # The built-in secret is the one the project's own local server is started with; an
+        # S3 service named by endpoint_url must be given its secret explicitly.
+        if isinstance(data, dict) and not data.get("secret_access_key"):
+            if data.get("endpoint_url"):
+                msg = (
+                    "SPOTREC_S3_SECRET_ACCESS_KEY is required when SPOTREC_S3_ENDPOINT_URL is "
+                    "set (the built-in secret is only for the local server)"
+                )
+                raise ValueError(msg)
+            return {**data, "secret_access_key": LOCAL_S3_SECRET}
+        return data
 
     @property
     def url(self) -> str:
@@ -137,6 +165,9 @@ class ModelSettings(_Group):
     #: musicnn-msd: most 3-s patches embedded per track, spread evenly over it when it holds
     #: more (a 30-s preview holds 10); fewer is faster. Part of that model's version.
     max_patches: int = Field(default=10, ge=1, le=256)
+    #: Choi models: 0 analyses every track's first 29 s; N >= 1 averages N 29-s windows spread
+    #: over a track longer than a preview (1: its middle). Part of their versions when not 0.
+    choi_windows: int = Field(default=0, ge=0, le=16)
     #: musicnn-msd: the TensorFlow checkpoint folder; unset, ``MSD_musicnn`` of the installed
     #: ``musicnn`` wheel.
     musicnn_checkpoint: Path | None = None
@@ -187,6 +218,10 @@ class AudioSettings(_Group):
     #: Hosts audio may be downloaded from (exact names, or ``.suffix`` for a domain and its
     #: sub-domains); anything else is refused, so an event cannot make us fetch any URL.
     allowed_hosts: tuple[str, ...] = (".dzcdn.net", ".scdn.co")
+    #: Non-public IP addresses or networks (loopback, private...) that an allowed URL may name
+    #: literally, e.g. ``["127.0.0.1"]`` for local test servers; empty (default): none. A host
+    #: name must always resolve to public addresses.
+    allowed_addresses: tuple[str, ...] = ()
     #: Folders ``local:`` playlists and file audio may come from (empty: none allowed).
     local_roots: tuple[Path, ...] = ()
     max_bytes: int = Field(default=20 * 2**20, ge=1024)
@@ -195,6 +230,17 @@ class AudioSettings(_Group):
     backoff_s: float = Field(default=0.5, ge=0)
     #: Seconds an audio object is kept after its features are stored; 0 deletes it at once.
     retention_s: float = Field(default=0.0, ge=0)
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                msg = "each entry must be an IP address or network (CIDR)"
+                raise ValueError(msg) from None
+        return value
 
 
 class IndexSettings(_Group):
@@ -268,7 +314,8 @@ class Settings(_Group):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     cassandra: CassandraSettings = Field(default_factory=CassandraSettings)
-    s3: S3Settings = Field(default_factory=S3Settings)
+    # No secret passed: the settings sources or the local default provide it.
+    s3: S3Settings = Field(default_factory=lambda: S3Settings())  # type: ignore[call-arg]
     model: ModelSettings = Field(default_factory=ModelSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
@@ -292,7 +339,10 @@ _G = TypeVar("_G", bound=_Group)
 def _settings_error(group: type[_Group], exc: ValidationError) -> SettingsError:
     prefix = str(group.model_config.get("env_prefix", ENV_PREFIX))
     # pydantic's messages describe the problem without echoing the input, so no secret leaks.
-    problems = [f"{prefix}{err['loc'][0]}".upper() + f": {err['msg']}" for err in exc.errors()]
+    problems = [
+        (f"{prefix}{err['loc'][0]}".upper() + ": " if err["loc"] else "") + err["msg"]
+        for err in exc.errors()
+    ]
     return SettingsError("invalid settings: " + "; ".join(problems))
 
 

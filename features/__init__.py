@@ -5,6 +5,9 @@ Modules, along the data path: ``audio`` (decode to 12 kHz mono), ``frontend`` (l
 statistics of ``choi2017-calibrated`` and how to recompute them), ``weights`` (pinned weight
 file), ``tags`` (tag names), ``extractor`` (the interface other packages use:
 ``load_extractor(settings.model)``), ``versions`` (model versions, without TensorFlow),
-``errors`` (the exception tree), ``runtime`` (TensorFlow import and threads). Importing this
+``errors`` (the exception tree), ``runtime`` (TensorFlow import and threads). The
+``musicnn-msd`` model: ``musicnn_weights`` (the pinned checkpoint), ``musicnn_audio`` (decode to
+16 kHz, patches spread over long tracks), ``musicnn_frontend`` (log-mel patches), ``musicnn``
+(the network), ``musicnn_extractor``. Importing this
 package imports nothing heavy; TensorFlow loads with ``features.extractor``.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +114,82 @@ def _read_window(source: AudioSource) -> tuple[npt.NDArray[np.float32], int]:
     return samples, rate
 
 
+#: Native-rate sample spans ``[start, stop)`` to read, chosen from ``(rate, declared frames)``.
+SpanPlan = Callable[[int, int], Sequence[tuple[int, int]]]
+
+
+def read_spans(source: AudioSource, plan: SpanPlan) -> tuple[list[npt.NDArray[np.float32]], int]:
+    """Read chosen spans of a stream at its native rate, mixed to mono, with the usual checks.
+
+    The file is opened once; ``plan`` picks the spans from its sample rate and declared length,
+    and each span is reached by seeking, so a long file costs only what the spans hold. A span
+    reaching past the end is cut there.
+
+    Returns:
+        The spans' mono float32 samples, in ``plan``'s order, and the native sample rate.
+
+    Raises:
+        UnreadableAudio, EmptyAudio, TruncatedAudio, CorruptAudio, SilentAudio: as
+            :func:`decode`, with the checks applied to the spans read.
+    """
+    what = _describe(source)
+    _check_size(source, what)
+    stream = source if isinstance(source, Path) else io.BytesIO(source)
+    pieces = []
+    try:
+        with sf.SoundFile(stream) as audio:
+            rate, declared = int(audio.samplerate), int(audio.frames)
+            expected = 0
+            for start, stop in plan(rate, declared):
+                audio.seek(min(start, declared))
+                wanted = max(0, min(stop, declared) - start)
+                expected += wanted
+                pieces.append(audio.read(frames=wanted, dtype="float32", always_2d=True))
+            log = str(audio.extra_info)
+    except (sf.SoundFileError, RuntimeError, ValueError) as exc:
+        msg = f"{what}: not a readable mp3, ogg, wav or flac stream: {exc}"
+        raise CorruptAudio(msg) from exc
+    got = sum(piece.shape[0] for piece in pieces)
+    if got == 0:
+        msg = f"{what}: the container holds no samples"
+        raise EmptyAudio(msg)
+    if got < expected * (1 - _LENGTH_SLACK):
+        msg = f"{what}: the stream ends after {got} of {expected} samples read"
+        raise TruncatedAudio(msg)
+    reason = _truncation(log)
+    if reason is not None:
+        msg = f"{what}: truncated: {reason}"
+        raise TruncatedAudio(msg)
+    monos = [_mix_down(piece) for piece in pieces]
+    peak = 0.0
+    for mono in monos:
+        if not np.isfinite(mono).all():
+            msg = f"{what}: the stream holds NaN or infinite samples"
+            raise CorruptAudio(msg)
+        peak = max(peak, float(np.max(np.abs(mono), initial=0.0)))
+    if peak > MAX_PEAK:
+        msg = f"{what}: peak amplitude {peak:.3g} is not audio (limit {MAX_PEAK:g})"
+        raise CorruptAudio(msg)
+    if peak < SILENCE_PEAK:
+        msg = f"{what}: silent: peak amplitude {peak:.3g} is below {SILENCE_PEAK:g} (-80 dBFS)"
+        raise SilentAudio(msg)
+    return monos, rate
+
+
+def _check_size(source: AudioSource, what: str) -> None:
+    if isinstance(source, Path):
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            msg = f"{what}: cannot open the file: {exc.strerror or exc}"
+            raise UnreadableAudio(msg) from exc
+    else:
+        size = len(source)
+    if size == 0:
+        msg = f"{what}: no bytes"
+        raise EmptyAudio(msg)
+
+
 def _mix_down(samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """The channel mean; for two channels ``(l + r) / 2`` in float32, as ``np.mean`` rounds it.
 
@@ -164,3 +241,53 @@ def decode(source: AudioSource) -> npt.NDArray[np.float32]:
         msg = f"{what}: silent: peak amplitude {peak:.3g} is below {SILENCE_PEAK:g} (-80 dBFS)"
         raise SilentAudio(msg)
     return window
+
+
+#: A track up to this many seconds long is analysed from its start: a 30-s preview keeps the
+#: window it always had. Longer tracks get windows spread over them (:func:`decode_windows`).
+PREVIEW_LIMIT_S = 35.0
+
+
+def window_starts(rate: int, frames: int, count: int) -> list[int]:
+    """Native-rate starts of ``count`` 29-s windows spread evenly over a track.
+
+    A track of at most :data:`PREVIEW_LIMIT_S` gives one window at its start. A longer one gives
+    ``count`` windows, the first at the start and the last ending at the end (one window: the
+    middle of the track).
+    """
+    wanted = CLIP_SECONDS * rate
+    if frames <= PREVIEW_LIMIT_S * rate:
+        return [0]
+    room = frames - wanted
+    if count == 1:
+        return [room // 2]
+    return [round(i * room / (count - 1)) for i in range(count)]
+
+
+def decode_windows(source: AudioSource, count: int) -> npt.NDArray[np.float32]:
+    """The model's 29-s windows spread over a track, ``(n, 348000)``, each read by seeking.
+
+    Args:
+        source: Encoded mp3, ogg, wav or flac bytes, or the path of such a file.
+        count: Windows for a track longer than :data:`PREVIEW_LIMIT_S` (1: its middle).
+
+    Returns:
+        One window (the first 29 s, as :func:`decode`) for a preview-length track, else
+        ``count`` windows, each resampled to 12 kHz and zero-padded at the end if short.
+
+    Raises:
+        AudioError: As :func:`decode`.
+    """
+
+    def plan(rate: int, frames: int) -> list[tuple[int, int]]:
+        wanted = CLIP_SECONDS * rate
+        return [(start, start + wanted) for start in window_starts(rate, frames, count)]
+
+    monos, rate = read_spans(source, plan)
+    windows = np.zeros((len(monos), CLIP_SAMPLES), dtype=np.float32)
+    for row, mono in zip(windows, monos, strict=True):
+        if rate != SAMPLE_RATE:
+            mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
+        kept = min(CLIP_SAMPLES, mono.shape[0])
+        row[:kept] = mono[:kept]
+    return windows

@@ -6,8 +6,9 @@ Reads the configured weight file (through ``features.weights``), the calibration
 naming model and preprocessing, the vector dimension, and batched ``embed``/``extract``. Every
 :class:`Embedding` carries that version, so vectors of different models never mix unnoticed.
 A new model adds its version to ``features.versions`` and its loader to :data:`_LOADERS`;
-nothing that consumes vectors changes. Two models are registered: ``choi2017`` (faithful,
-per-example normalisation) and ``choi2017-calibrated`` (frozen statistics, the default).
+nothing that consumes vectors changes. Three models are registered: ``choi2017`` (faithful,
+per-example normalisation), ``choi2017-calibrated`` (frozen statistics, the default) and
+``musicnn-msd`` (``features.musicnn_extractor``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from config.settings import PROJECT_ROOT, ModelSettings
-from features.audio import CLIP_SAMPLES, AudioSource, decode
+from features.audio import CLIP_SAMPLES, AudioSource, decode, decode_windows
 from features.calibration.stats import read_calibration
 from features.choi2017 import FEATURE_DIM, build_choi2017
 from features.errors import AudioError, CalibrationCorrupt, NonFiniteEmbedding, UnknownModel
@@ -32,9 +33,9 @@ from features.normalization import StatisticsFactory, frozen_statistics, per_exa
 from features.runtime import configure_threads, tf
 from features.tags import CHOI2017_TAGS
 from features.versions import (
-    DECODE_TAG,
     FAITHFUL,
     calibrated_version,
+    choi_decode_tag,
     model_name_of,
     model_version_of,
 )
@@ -160,6 +161,7 @@ class Choi2017Extractor(Extractor):
         decode_workers: int = 2,
         model_name: str = FAITHFUL,
         statistics: StatisticsFactory = per_example_statistics,
+        windows: int = 0,
     ) -> None:
         """Build the network and its compiled inference function.
 
@@ -169,8 +171,11 @@ class Choi2017Extractor(Extractor):
             decode_workers: Decoding threads in :meth:`extract`.
             model_name: The model part of :attr:`version`.
             statistics: The normalisation statistics; per example (faithful) by default.
+            windows: 0: the first 29 s of every track; N: N windows spread over a track longer
+                than a preview, their vectors averaged.
         """
-        self.version = f"{model_name}+{DECODE_TAG}"
+        self.version = f"{model_name}+{choi_decode_tag(windows)}"
+        self.windows = windows
         self.batch_size = batch_size
         self.decode_workers = decode_workers
         self.model = build_choi2017(weights, statistics=statistics)
@@ -185,29 +190,51 @@ class Choi2017Extractor(Extractor):
         self._infer = tf.function(infer, input_signature=[spec])
 
     def decode(self, source: AudioSource) -> F32:
-        """Decode with the pinned path of ``features.audio``."""
-        return decode(source)
+        """Decode with the pinned path of ``features.audio`` (windows spread when asked)."""
+        return decode(source) if self.windows == 0 else decode_windows(source, self.windows)
 
     def embed(self, clips: Sequence[F32]) -> list[Embedding]:
-        """Run decoded 348,000-sample clips through the network, ``batch_size`` at a time."""
+        """Run decoded clips through the network, ``batch_size`` windows at a time.
+
+        A clip is one 348,000-sample window, or ``(n, 348000)`` windows whose vectors and tag
+        probabilities are averaged.
+        """
+        windows: list[F32] = []
+        owners: list[int] = []
         for index, clip in enumerate(clips):
-            if clip.shape != (CLIP_SAMPLES,):
+            rows = clip[np.newaxis] if clip.ndim == 1 else clip
+            if rows.ndim != 2 or rows.shape[1] != CLIP_SAMPLES or not rows.shape[0]:
                 msg = f"clip {index} has shape {clip.shape}, expected ({CLIP_SAMPLES},)"
                 raise ValueError(msg)
-        embeddings: list[Embedding] = []
-        for start in range(0, len(clips), self.batch_size):
-            batch = np.stack(clips[start : start + self.batch_size]).astype(np.float32, copy=False)
+            windows.extend(rows)
+            owners.extend([index] * rows.shape[0])
+        outputs: list[tuple[F32, F32]] = []
+        for start in range(0, len(windows), self.batch_size):
+            batch = np.stack(windows[start : start + self.batch_size]).astype(
+                np.float32, copy=False
+            )
             vectors, tags = (np.asarray(t) for t in self._infer(tf.constant(batch)))
             finite = np.isfinite(vectors).all(axis=1) & np.isfinite(tags).all(axis=1)
             if not finite.all():
-                bad = [start + int(i) for i in np.flatnonzero(~finite)]
+                bad = sorted({owners[start + int(i)] for i in np.flatnonzero(~finite)})
                 msg = f"{self.version}: non-finite output for clips {bad} of {len(clips)}"
                 raise NonFiniteEmbedding(msg)
-            embeddings.extend(
-                Embedding(vector, probabilities, self.tag_names, self.version)
-                for vector, probabilities in zip(vectors, tags, strict=True)
-            )
+            outputs.extend(zip(vectors, tags, strict=True))
+        embeddings: list[Embedding] = []
+        counts = np.bincount(owners, minlength=len(clips))
+        cursor = 0
+        for count in counts:
+            mine = outputs[cursor : cursor + count]
+            cursor += count
+            vector, probabilities = mine[0] if count == 1 else (_mean(mine, 0), _mean(mine, 1))
+            embeddings.append(Embedding(vector, probabilities, self.tag_names, self.version))
         return embeddings
+
+
+def _mean(outputs: Sequence[tuple[F32, F32]], part: int) -> F32:
+    """The mean of one part (0: vectors, 1: tag probabilities) of several windows' outputs."""
+    stacked = np.stack([output[part] for output in outputs]).astype(np.float64)
+    return np.asarray(stacked.mean(axis=0), dtype=np.float32)
 
 
 def _resolve(path: Path, root: Path) -> Path:
@@ -217,7 +244,10 @@ def _resolve(path: Path, root: Path) -> Path:
 def _load_choi2017(model: ModelSettings, root: Path) -> Extractor:
     weights = load_choi2017_weights(_resolve(model.weights_dir, root))
     return Choi2017Extractor(
-        weights, batch_size=model.batch_size, decode_workers=model.decode_workers
+        weights,
+        batch_size=model.batch_size,
+        decode_workers=model.decode_workers,
+        windows=model.choi_windows,
     )
 
 
@@ -237,13 +267,22 @@ def _load_choi2017_calibrated(model: ModelSettings, root: Path) -> Extractor:
         decode_workers=model.decode_workers,
         model_name=calibrated_version(calibration.content_sha256).partition("+")[0],
         statistics=frozen_statistics(calibration.statistics),
+        windows=model.choi_windows,
     )
 
 
-#: Model name -> loader; ``features.versions.MODEL_VERSIONS`` holds their version strings.
+def _load_musicnn(model: ModelSettings, root: Path) -> Extractor:
+    # Imported here: that module builds on this one's interface.
+    from features.musicnn_extractor import load_musicnn
+
+    return load_musicnn(model, root)
+
+
+#: Model name -> loader; ``features.versions.MODELS`` holds their version strings.
 _LOADERS: dict[str, Callable[[ModelSettings, Path], Extractor]] = {
     "choi2017": _load_choi2017,
     "choi2017-calibrated": _load_choi2017_calibrated,
+    "musicnn-msd": _load_musicnn,
 }
 
 

@@ -86,7 +86,7 @@ def default_checkpoint() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "MSD_musicnn"
 
 
-def verify_checkpoint(folder: Path) -> Path:
+def verify_checkpoint(folder: Path) -> str:
     """Check that the checkpoint's files exist and have their pinned sha256.
 
     Returns:
@@ -106,7 +106,7 @@ def verify_checkpoint(folder: Path) -> Path:
         if actual != expected:
             msg = f"checkpoint file {path} has sha256 {actual}, expected {expected}"
             raise WeightsCorrupt(msg)
-    return Path(f"{folder}/")
+    return f"{folder}/"
 
 
 def load_musicnn_variables(folder: Path) -> dict[str, F32]:
@@ -123,7 +123,7 @@ def load_musicnn_variables(folder: Path) -> dict[str, F32]:
     from features.runtime import tf  # TensorFlow only when a model is built
 
     prefix = verify_checkpoint(folder)
-    reader = tf.compat.v1.train.NewCheckpointReader(str(prefix))
+    reader = tf.compat.v1.train.NewCheckpointReader(prefix)
     shapes = reader.get_variable_to_shape_map()
     variables: dict[str, F32] = {}
     for name, shape in SHAPES.items():

@@ -1,4 +1,4 @@
-"""The 50 tags of the Choi 2017 tagging head, in output order; reads and writes nothing.
+"""The 50 tags of the Choi 2017 and MSD_musicnn tag heads, in output order; reads, writes nothing.
 
 The Last.fm tags of the Million Song Dataset top-50 set, as published with the weights in
 ``keunwoochoi/music-auto_tagging-keras`` (README and ``compact_cnn/main.py``). Spelling and case
@@ -60,3 +60,8 @@ CHOI2017_TAGS: tuple[str, ...] = (
     "House",
     "happy",
 )
+
+#: The 50 outputs of MSD_musicnn's tag head (``MSD_LABELS`` of ``musicnn/configuration.py`` in
+#: the ``musicnn`` 0.1.0 wheel). Both models were trained on the same top-50 Last.fm tags of the
+#: Million Song Dataset, and the lists agree name for name and in order.
+MUSICNN_MSD_TAGS: tuple[str, ...] = CHOI2017_TAGS

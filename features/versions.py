@@ -40,19 +40,28 @@ MUSICNN = "musicnn-msd"
 RetrievalSpace = Literal["zscore", "cosine"]
 
 
-def calibrated_version(content_sha256: str) -> str:
+def choi_decode_tag(windows: int = 0) -> str:
+    """The Choi models' decode tag: :data:`DECODE_TAG`, plus ``xN`` for N windows over long tracks.
+
+    ``windows == 0`` is the first 29 s of every track; N >= 1 spreads N windows over a track
+    longer than a preview (``features.audio.decode_windows``) and averages their vectors.
+    """
+    return DECODE_TAG if windows == 0 else f"{DECODE_TAG}x{windows}"
+
+
+def calibrated_version(content_sha256: str, windows: int = 0) -> str:
     """The full version of ``choi2017-calibrated`` with the calibration file of that hash."""
-    return f"{CALIBRATED}.{content_sha256[:8]}+{DECODE_TAG}"
+    return f"{CALIBRATED}.{content_sha256[:8]}+{choi_decode_tag(windows)}"
 
 
 def _faithful(model: ModelSettings, root: Path) -> str:
-    return f"{FAITHFUL}+{DECODE_TAG}"
+    return f"{FAITHFUL}+{choi_decode_tag(model.choi_windows)}"
 
 
 def _calibrated(model: ModelSettings, root: Path) -> str:
     path = model.calibration_file
     calibration = read_calibration(path if path.is_absolute() else root / path)
-    return calibrated_version(calibration.content_sha256)
+    return calibrated_version(calibration.content_sha256, model.choi_windows)
 
 
 def musicnn_version(max_patches: int) -> str:

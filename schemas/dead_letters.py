@@ -22,6 +22,10 @@ from schemas.errors import DeadLetterV1, InvalidRecord
 
 V1_NAMESPACE = "spotrec.dead_letter.v1"
 V2_NAMESPACE = "spotrec.dead_letter.v2"
+#: The largest original value a dead letter keeps. Base64 makes it a third bigger, and a dead
+#: letter must stay under the producer's request limit (1 MB by default); a larger value is
+#: dropped (its size recorded) rather than failing the agent that parks it.
+MAX_KEPT_VALUE_BYTES = 600 * 1024
 
 
 class DeadLetterV2(
@@ -50,6 +54,8 @@ class DeadLetterV2(
     #: How many times processing was tried before the message was parked.
     attempts: int = 1
     failed_at: float = 0.0
+    #: Set when the value was too large to keep (then ``value_b64`` is None): its size in bytes.
+    dropped_value_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ class DeadLetter:
         error: The exception's class name, or "".
         attempts: Tries before it was parked.
         failed_at: When it was parked (seconds since the epoch).
-        exact: Whether ``value`` and ``key`` are the original bytes (always, from version 2).
+        exact: Whether ``value`` and ``key`` are the original bytes (from version 2, unless the
+            value was too large to keep).
     """
 
     version: int
@@ -116,14 +123,18 @@ def dead_letter_record(
     attempts: int,
     failed_at: float,
 ) -> DeadLetterV2:
-    """A :class:`DeadLetterV2` holding the given original bytes."""
+    """A :class:`DeadLetterV2` holding the given original bytes (the value if it is kept)."""
+    dropped = len(value) if len(value) > MAX_KEPT_VALUE_BYTES else None
+    if dropped is not None:
+        reason = f"{reason} (the value of {dropped} bytes was too large to keep)"
     return DeadLetterV2(
         topic=topic,
         partition=partition,
         offset=offset,
         reason=reason,
         agent=agent,
-        value_b64=_b64(value) or None,
+        value_b64=None if dropped is not None else _b64(value) or None,
+        dropped_value_bytes=dropped,
         key_b64=_b64(key) if key is not None else None,
         headers=[[name, _b64(data)] for name, data in headers],
         timestamp_ms=timestamp_ms,
@@ -144,7 +155,7 @@ def read_dead_letter(raw: bytes) -> DeadLetter:
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
         namespace = None
     if namespace == V1_NAMESPACE:
-        old = decode(DeadLetterV1, raw)
+        old = decode(DeadLetterV1, raw, max_bytes=None)
         return DeadLetter(
             version=1,
             topic=old.topic,
@@ -161,7 +172,7 @@ def read_dead_letter(raw: bytes) -> DeadLetter:
             failed_at=old.failed_at,
             exact="\ufffd" not in old.payload + (old.key or ""),
         )
-    new = decode(DeadLetterV2, raw)
+    new = decode(DeadLetterV2, raw, max_bytes=None)
     headers = []
     for pair in new.headers:
         if len(pair) != 2:
@@ -182,5 +193,5 @@ def read_dead_letter(raw: bytes) -> DeadLetter:
         error=new.error or "",
         attempts=new.attempts,
         failed_at=new.failed_at,
-        exact=True,
+        exact=new.dropped_value_bytes is None,
     )

@@ -19,15 +19,25 @@ from schemas.errors import InvalidRecord
 
 R = TypeVar("R", bound=faust.Record)
 
+#: The largest record accepted, in bytes. Pipeline records are a few KiB (a 200-d vector is
+#: about 4 KiB of JSON); anything much larger is not one of ours, and parsing it costs memory.
+MAX_RECORD_BYTES = 256 * 1024
 
-def decode(cls: type[R], raw: bytes) -> R:
+
+def decode(cls: type[R], raw: bytes, *, max_bytes: int | None = MAX_RECORD_BYTES) -> R:
     """Decode ``raw`` as a ``cls`` record, checking every field's type.
 
+    ``max_bytes`` (None: no limit) bounds what is parsed at all; a dead letter, which carries a
+    whole refused message, is read without it.
+
     Raises:
-        InvalidRecord: The bytes are not a JSON object, name another record type, lack a
-            required field, or hold a value of the wrong type; the message says which.
+        InvalidRecord: The bytes are too many, not a JSON object, name another record type,
+            lack a required field, or hold a value of the wrong type; the message says which.
     """
     name = cls._options.namespace
+    if max_bytes is not None and len(raw) > max_bytes:
+        msg = f"a record of {len(raw)} bytes; a {name} record is at most {max_bytes}"
+        raise InvalidRecord(msg)
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -35,6 +35,7 @@ from snapshots.manifest import (
     Manifest,
     new_version,
 )
+from snapshots.projection import project_2d
 from snapshots.source import checked_keyspace, current_mark, read_metadata, read_vectors
 from snapshots.transform import fit_transform, retrieval_space_of
 from stores.cassandra import CassandraSession
@@ -202,9 +203,10 @@ def write_snapshot(
     index.save(str(workdir / INDEX_NAME))
     index.unload()
 
+    coords = project_2d(indexed)  # each track's place on the catalogue map
     with (workdir / TRACKS_NAME).open("w", encoding="utf-8") as out:
-        for track in ordered:
-            out.write(json.dumps(_track_line(track), ensure_ascii=False))
+        for track, xy in zip(ordered, coords.tolist(), strict=True):
+            out.write(json.dumps({**_track_line(track), "xy": xy}, ensure_ascii=False))
             out.write("\n")
 
     manifest = Manifest(

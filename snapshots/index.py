@@ -38,6 +38,9 @@ class TrackInfo:
     album: str | None
     #: ``(tag, score)`` pairs, best first.
     tags: tuple[tuple[str, float], ...]
+    #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
+    #: snapshots built before the map existed.
+    xy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +267,7 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
                         artists=tuple(data["artists"]),
                         album=data["album"],
                         tags=tuple((str(t), float(s)) for t, s in data["tags"]),
+                        xy=_xy(data.get("xy")),
                     )
                 )
     except FileNotFoundError as exc:
@@ -282,3 +286,11 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
         msg = f"snapshot {manifest.version}: {TRACKS_NAME} repeats a track id"
         raise SnapshotCorrupt(msg)
     return tuple(rows)
+
+
+def _xy(value: Any) -> tuple[float, float] | None:
+    """A map position as stored, or ``None`` when the line has none."""
+    if value is None:
+        return None
+    x, y = value  # a malformed pair raises ValueError or TypeError: the line is malformed
+    return float(x), float(y)

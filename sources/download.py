@@ -2,7 +2,8 @@
 
 Reads ``track-discovered.v1`` records; resolves ``deezer:``/``isrc:`` locators to a signed
 preview URL just before downloading it (they expire); downloads over HTTP(S) from hosts on
-``SPOTREC_AUDIO_ALLOWED_HOSTS`` only, checking every redirect hop before following it; reads
+``SPOTREC_AUDIO_ALLOWED_HOSTS`` only, at addresses checked before connecting (public ones, see
+``sources.hosts``), checking every redirect hop the same way before following it; reads
 ``file:`` locators inside ``SPOTREC_AUDIO_LOCAL_ROOTS`` only. Writes nothing: the caller stores
 the bytes it gets back.
 """
@@ -31,7 +32,7 @@ from sources.errors import (
     SourceError,
     SourceUnavailable,
 )
-from sources.hosts import check_url
+from sources.hosts import PinnedResolver, check_url
 from sources.local import local_roots, root_of
 from sources.tracks import normalize_isrc
 
@@ -76,12 +77,16 @@ class AudioFetcher:
         self.deezer = deezer or DeezerClient(settings.deezer)
         self._roots = local_roots(settings)
         self._session: aiohttp.ClientSession | None = None
+        self._resolver = PinnedResolver(settings.audio.allowed_addresses, settings.audio.timeout_s)
 
     async def start(self) -> None:
         """Open the download session and the Deezer client (if it is the fetcher's own)."""
         if self._session is None:
             # trust_env=False: no proxy from the environment may route our requests elsewhere.
-            self._session = aiohttp.ClientSession(trust_env=False)
+            # The resolver answers only with addresses checked for this very request, and
+            # without a DNS cache every connection asks it.
+            connector = aiohttp.TCPConnector(resolver=self._resolver, use_dns_cache=False)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         if self._owns_deezer:
             await self.deezer.start()
 
@@ -151,7 +156,7 @@ class AudioFetcher:
                 if attempt > self.audio.retries:
                     raise
                 delay = backoff_delay(attempt, self.audio.backoff_s)
-                logger.info("%s: %s; retry %d in %.2f s", ref[:80], exc, attempt, delay)
+                logger.info("%s: %s; retry %d in %.2f s", _label(ref), exc, attempt, delay)
                 await asyncio.sleep(delay)
                 continue
             digest = hashlib.sha256(data).hexdigest()
@@ -186,6 +191,7 @@ class AudioFetcher:
         timeout = aiohttp.ClientTimeout(total=self.audio.timeout_s)
         for _ in range(MAX_REDIRECTS + 1):
             host = url.raw_host or ""
+            await self._resolver.pin(url)  # each hop: resolve once, check, connect to that
             try:
                 async with self._session.get(url, allow_redirects=False, timeout=timeout) as resp:
                     if resp.status in _REDIRECTS:

@@ -39,6 +39,9 @@ from streams.names import (
 COMPACTED = frozenset({TRACK_DISCOVERED, FEATURES_EXTRACTED})
 
 
+#: The dead-letter topic's largest message, in bytes.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+
 #: DescribeConfigs' source of a value set on the topic itself (not a broker default).
 _TOPIC_SOURCE = 1
 
@@ -47,7 +50,12 @@ def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
     """The topic configurations the pipeline sets, by full topic name."""
     kafka = settings.kafka
     configs = {kafka.topic(name): {"cleanup.policy": "compact"} for name in COMPACTED}
-    configs[kafka.topic(DEAD_LETTERS)] = {"retention.ms": str(kafka.dead_letter_retention_ms)}
+    configs[kafka.topic(DEAD_LETTERS)] = {
+        "retention.ms": str(kafka.dead_letter_retention_ms),
+        # A dead letter carries the whole refused message, base64 (a third bigger): room for
+        # one of the broker's largest messages (1 MiB by default).
+        "max.message.bytes": str(DEAD_LETTER_MAX_BYTES),
+    }
     return configs
 
 

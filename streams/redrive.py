@@ -78,12 +78,15 @@ class RedriveReport:
         matched: Dead letters passing the filters.
         sent: Sent back by this run (or, in a dry run, that would be).
         already: Skipped: sent back by an earlier run.
+        inexact: Skipped: the original bytes were not kept (a value too large to keep, or an
+            old text dead letter with replacement characters); ``list`` shows them.
         unreadable: Messages on the dead-letter topic that are not dead letters.
     """
 
     matched: int = 0
     sent: int = 0
     already: int = 0
+    inexact: int = 0
     unreadable: int = 0
 
 
@@ -211,6 +214,8 @@ async def redrive(
             report.matched += 1
             if parked.redriven:
                 report.already += 1
+            elif not parked.letter.exact:
+                report.inexact += 1
             else:
                 todo.append(parked)
         progress(report)

@@ -24,6 +24,8 @@ from tests.fakes.spotify_api import FakeSpotify
 #: Back-off used against the fakes, so retry tests take milliseconds, not seconds.
 FAKE_BACKOFF_S = 0.01
 FAKE_RATE_PER_S = 500.0
+#: The allow-list entry for the fakes: their address, on whatever ports they listen.
+FAKES_HOST = "127.0.0.1:*"
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +65,8 @@ def settings_for_fakes(
     """A copy of ``settings`` pointed at the given fakes.
 
     Spotify's API and token URLs and its client id and secret; Deezer's API URL with a high
-    rate and a short back-off; ``127.0.0.1`` added to the allowed hosts; the shared audio folder
+    rate and a short back-off; ``127.0.0.1`` on any port added to the allowed hosts and, as the
+    loopback address is refused unless opted in, to the allowed addresses; the shared audio folder
     and ``local_roots`` added to the local roots; the audio back-off shortened.
 
     Args:
@@ -97,9 +100,13 @@ def settings_for_fakes(
     audio_roots = [fakes[0].catalogue.audio_dir] if fakes else []
     roots = (*settings.audio.local_roots, *audio_roots, *local_roots)
     hosts = settings.audio.allowed_hosts
+    addresses = settings.audio.allowed_addresses
     update["audio"] = settings.audio.model_copy(
         update={
-            "allowed_hosts": hosts if "127.0.0.1" in hosts else (*hosts, "127.0.0.1"),
+            "allowed_hosts": hosts if FAKES_HOST in hosts else (*hosts, FAKES_HOST),
+            "allowed_addresses": addresses
+            if "127.0.0.1" in addresses
+            else (*addresses, "127.0.0.1"),
             "local_roots": roots,
             "backoff_s": FAKE_BACKOFF_S,
         }
@@ -121,6 +128,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "SPOTREC_DEEZER_RATE_PER_S": str(settings.deezer.rate_per_s),
         "SPOTREC_DEEZER_BACKOFF_S": str(settings.deezer.backoff_s),
         "SPOTREC_AUDIO_ALLOWED_HOSTS": json.dumps(list(settings.audio.allowed_hosts)),
+        "SPOTREC_AUDIO_ALLOWED_ADDRESSES": json.dumps(list(settings.audio.allowed_addresses)),
         "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps([str(p) for p in settings.audio.local_roots]),
         "SPOTREC_AUDIO_BACKOFF_S": str(settings.audio.backoff_s),
     }

@@ -59,7 +59,9 @@ async def deployment(
 
 
 async def _park(settings: Settings) -> None:
-    """Five dead letters: three from track-discovered (one not UTF-8), one playlist, one v1."""
+    """Six dead letters: three from track-discovered (one not UTF-8), one playlist, two v1 (one
+    of them with replacement characters: its bytes are lost, so it is never sent back).
+    """
     kafka = settings.kafka
     tracks, playlists = kafka.topic(TRACK_DISCOVERED), kafka.topic(PLAYLISTS)
     letters = [
@@ -119,10 +121,18 @@ async def _park(settings: Settings) -> None:
         agent="crawl_playlists",
         failed_at=4.0,
     )
+    lossy = DeadLetterV1(
+        topic=playlists,
+        partition=0,
+        offset=11,
+        reason="an old letter whose bytes were not text",
+        payload="\ufffd\ufffd playlist",
+        agent="crawl_playlists",
+    )
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
     await producer.start()
     try:
-        for record in [*letters, old]:
+        for record in [*letters, old, lossy]:
             await producer.send_and_wait(kafka.topic(DEAD_LETTERS), record.dumps())
     finally:
         await producer.stop()
@@ -180,18 +190,19 @@ async def test_redrive_sends_each_dead_letter_back_once_byte_for_byte(
 
     # The command itself once for each action; the library below (each start costs seconds).
     listing = await run_cli(env, "dead-letters", "list")
-    assert "5 dead letters, 5 not redriven" in listing, listing
-    assert "(v1: payload not exact)" not in listing  # the v1 payload was plain text
+    assert "6 dead letters, 6 not redriven" in listing, listing
+    assert listing.count("(original bytes not kept: not redriven)") == 1, listing
     assert "InvalidRecord" in listing and "x5" in listing
     assert len(await list_dead_letters(settings, Filters(reason="timeouterror"))) == 2
 
     dry = await redrive(settings, dry_run=True)
-    assert (dry.matched, dry.sent, dry.already) == (5, 5, 0)
+    assert (dry.matched, dry.sent, dry.already, dry.inexact) == (6, 5, 0, 1)
     assert await _committed(settings, tracks) == []
     assert await _committed(settings, playlists) == []
 
     out = await run_cli(env, "dead-letters", "redrive", "--topic", PLAYLISTS)
-    assert "sent 2 of 2" in out, out
+    assert "sent 2 of 3" in out, out
+    assert "1 without their original bytes" in out, out
     assert "redrive: sent 2/2" in out  # progress
     assert await _committed(settings, tracks) == []
     sent = await _committed(settings, playlists)
@@ -223,10 +234,11 @@ async def test_redrive_sends_each_dead_letter_back_once_byte_for_byte(
         with contextlib.suppress(Exception):
             await crashed.stop()
     rest = await redrive(settings)
-    assert (rest.matched, rest.sent, rest.already) == (5, 1, 4)
+    assert (rest.matched, rest.sent, rest.already, rest.inexact) == (6, 1, 4, 1)
     again = await redrive(settings)
-    assert (again.matched, again.sent, again.already) == (5, 0, 5)
-    assert not [p for p in await list_dead_letters(settings) if not p.redriven]
+    assert (again.matched, again.sent, again.already) == (6, 0, 5)
+    waiting = [p.ref for p in await list_dead_letters(settings) if not p.redriven]
+    assert len(waiting) == 1  # the lossy one
 
     assert len(await _committed(settings, playlists)) == 2
     back = await _committed(settings, tracks)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import SettingsError, load_settings
+from config.settings import LOCAL_S3_SECRET, SettingsError, load_settings
 from features.versions import model_name_of, model_spec, model_version_of
 
 
@@ -30,6 +30,7 @@ def test_defaults_point_at_the_local_servers() -> None:
 def test_environment_overrides_and_is_typed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPOTREC_KAFKA_PORT", "29092")
     monkeypatch.setenv("SPOTREC_S3_ENDPOINT_URL", "https://s3.example.org")
+    monkeypatch.setenv("SPOTREC_S3_SECRET_ACCESS_KEY", "its-own-secret")  # required there
     s = load_settings()
     assert s.kafka.port == 29092
     assert s.s3.url == "https://s3.example.org"
@@ -85,6 +86,29 @@ def test_secrets_never_appear_in_output(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(SettingsError) as err:
         load_settings()
     assert "hunter2" not in str(err.value)
+
+
+def test_the_s3_secret_has_a_default_for_the_local_server_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("SPOTREC_S3_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("SPOTREC_S3_ENDPOINT_URL", raising=False)
+    (tmp_path / "empty.env").write_text("")
+    monkeypatch.setenv("SPOTREC_ENV_FILE", str(tmp_path / "empty.env"))
+    assert load_settings().s3.secret_access_key.get_secret_value() == LOCAL_S3_SECRET
+    monkeypatch.setenv("SPOTREC_S3_ENDPOINT_URL", "https://s3.eu-west-1.amazonaws.com")
+    with pytest.raises(SettingsError, match="SPOTREC_S3_SECRET_ACCESS_KEY is required"):
+        load_settings()
+    monkeypatch.setenv("SPOTREC_S3_SECRET_ACCESS_KEY", "given")
+    assert load_settings().s3.secret_access_key.get_secret_value() == "given"
+
+
+def test_allowed_addresses_must_be_addresses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTREC_AUDIO_ALLOWED_ADDRESSES", '["127.0.0.1", "10.0.0.0/8"]')
+    assert load_settings().audio.allowed_addresses == ("127.0.0.1", "10.0.0.0/8")
+    monkeypatch.setenv("SPOTREC_AUDIO_ALLOWED_ADDRESSES", '["localhost"]')
+    with pytest.raises(SettingsError, match="SPOTREC_AUDIO_ALLOWED_ADDRESSES"):
+        load_settings()
 
 
 def test_settings_are_frozen() -> None:

@@ -50,3 +50,11 @@ def test_registry_needs_no_tensorflow() -> None:
         [sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.split()[1] == "200"
+
+
+def test_choi_versions_name_their_window_count() -> None:
+    assert model_version_of(ModelSettings(version="choi2017")) == "choi2017+sf-soxrhq-12k-29s"
+    spread = model_version_of(ModelSettings(version="choi2017", choi_windows=3))
+    assert spread == "choi2017+sf-soxrhq-12k-29sx3"
+    calibrated = model_version_of(ModelSettings(version="choi2017-calibrated", choi_windows=1))
+    assert calibrated.endswith("+sf-soxrhq-12k-29sx1")

@@ -15,8 +15,7 @@ import numpy.typing as npt
 import pytest
 
 from bench.quality import Item, embed, extractor_for, read_items
-from config.settings import PROJECT_ROOT, Settings, load_settings
-from features.audio import decode
+from config.settings import PROJECT_ROOT, ModelSettings, Settings, load_settings
 from features.runtime import configure_threads
 from features.weights import fetch_weights
 
@@ -48,16 +47,20 @@ def shared_items() -> list[Item]:
 
 
 @pytest.fixture(scope="session")
-def shared_clips(shared_items: list[Item]) -> list[F32]:
-    return [decode(item.path) for item in shared_items]
+def shared_paths(shared_items: list[Item]) -> list[Path]:
+    return [item.path for item in shared_items]
+
+
+def _calibrated(settings: Settings) -> ModelSettings:
+    return settings.model.model_copy(update={"version": "choi2017-calibrated"})
 
 
 @pytest.fixture(scope="session")
-def calibrated_vectors(quality_settings: Settings, shared_clips: list[F32]) -> F32:
-    return embed(extractor_for(quality_settings, "choi2017-calibrated"), shared_clips)
+def calibrated_vectors(quality_settings: Settings, shared_paths: list[Path]) -> F32:
+    return embed(extractor_for(quality_settings, _calibrated(quality_settings)), shared_paths)
 
 
 @pytest.fixture(scope="session")
-def shuffled_vectors(quality_settings: Settings, shared_clips: list[F32]) -> F32:
-    extractor = extractor_for(quality_settings, "choi2017-calibrated", shuffled=True)
-    return embed(extractor, shared_clips)
+def shuffled_vectors(quality_settings: Settings, shared_paths: list[Path]) -> F32:
+    model = _calibrated(quality_settings)
+    return embed(extractor_for(quality_settings, model, shuffled=True), shared_paths)

@@ -70,6 +70,7 @@ def test_the_harness_prints_one_row_per_space_and_the_chance_level(
 ) -> None:
     folder = shared_items[0].path.parent.parent
     argv = ["--folder", str(folder), "--label-column", "genre", "--k", "2", "--bootstrap", "50"]
+    argv += ["--model", "choi2017-calibrated"]
     assert main([*argv, "--space", "zscore", "--space", "blocks:1,1,1,2,2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"{folder}: 17 items, label 'genre'")

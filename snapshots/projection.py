@@ -1,0 +1,54 @@
+"""A 2-D map of a snapshot's tracks: PCA of their retrieval-space directions.
+
+Reads the vectors a snapshot indexes; writes nothing (the builder stores each track's ``xy`` in
+``tracks.jsonl``). The axes are fitted on a sample of at most :data:`SAMPLE` tracks, so a
+million-track build spends milliseconds here, and every track is then projected on them. Rows
+are unit-normalised first: ANNOY's angular metric ignores length, so the map does too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+#: Most tracks the axes are fitted on.
+SAMPLE = 20_000
+#: Fixed seed: the same vectors always give the same map.
+SEED = 2017
+#: Decimals kept: a map a few thousand pixels wide needs no more.
+DECIMALS = 4
+
+
+def project_2d(
+    vectors: npt.NDArray[np.float32], *, sample: int = SAMPLE
+) -> npt.NDArray[np.float64]:
+    """The ``(n, 2)`` map coordinates of the rows of ``vectors``, scaled into [-1, 1].
+
+    The first axis is the direction of greatest variance of the (sampled) unit vectors, the
+    second the next one; each axis is signed so that its largest weight is positive, which
+    keeps the map's orientation stable from one build to the next.
+    """
+    if vectors.ndim != 2 or vectors.shape[0] == 0:
+        msg = f"need a non-empty (n, dim) array, got shape {vectors.shape}"
+        raise ValueError(msg)
+    data = vectors.astype(np.float64)
+    norms = np.linalg.norm(data, axis=1, keepdims=True)
+    data /= np.where(norms > 0, norms, 1.0)
+    rows = data
+    if len(data) > sample:
+        picked = np.random.default_rng(SEED).choice(len(data), size=sample, replace=False)
+        rows = data[np.sort(picked)]
+    mean = rows.mean(axis=0)
+    # Right singular vectors of the centred sample are the principal axes, strongest first.
+    _, _, axes = np.linalg.svd(rows - mean, full_matrices=False)
+    axes = axes[:2]
+    if axes.shape[0] < 2:  # a single track: a second axis of zeros puts it on the x axis
+        axes = np.vstack([axes, np.zeros_like(axes)])[:2]
+    signs = np.sign(axes[np.arange(2), np.abs(axes).argmax(axis=1)])
+    axes *= np.where(signs == 0, 1.0, signs)[:, None]
+    coords = (data - mean) @ axes.T
+    scale = np.abs(coords).max()
+    if scale > 0:
+        coords /= scale
+    rounded: npt.NDArray[np.float64] = np.round(coords, DECIMALS)
+    return rounded
