@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from api.audio_query import AudioQueries, audio_queries_key
 from api.cassandra import CassandraConnector
 from api.errors import json_errors
 from api.face import setup_face
@@ -48,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[measure_requests, json_errors])
     app[settings_key] = settings
     app[holder_key] = SnapshotHolder()
+    app[audio_queries_key] = AudioQueries(settings)  # loads a model only on the first query
     app.cleanup_ctx.append(_cassandra)
     app.cleanup_ctx.append(_snapshots)
     setup_face(app)

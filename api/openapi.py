@@ -71,13 +71,102 @@ SCHEMAS: dict[str, Schema] = {
     "ScoredTrack": {
         "allOf": [ref("Track"), _obj({"score": NUMBER})],
     },
-    "Recommendations": _obj(
+    "Result": {
+        "allOf": [
+            ref("Track"),
+            _obj(
+                {
+                    "isrc": nullable(STRING),
+                    "score": NUMBER,
+                    "duplicates": {
+                        "description": "other copies of the recording, collapsed into this one",
+                        **STRINGS,
+                    },
+                }
+            ),
+        ],
+    },
+    "Answer": _obj(
         {
-            "track_id": STRING,
             "snapshot": STRING,
             "model": STRING,
-            "tag": nullable(STRING),
-            "results": {"type": "array", "items": ref("ScoredTrack")},
+            "k": INT,
+            "complete": {"type": "boolean", "description": "k results were found"},
+            "short_reason": nullable(STRING),
+            "results": {"type": "array", "items": ref("Result")},
+        }
+    ),
+    "Recommendations": {
+        "allOf": [
+            ref("Answer"),
+            _obj(
+                {
+                    "track_id": {"type": "string", "description": "the first seed"},
+                    "tag": nullable(STRING),
+                    "seeds": {
+                        "type": "array",
+                        "items": _obj({"track_id": STRING, "weight": NUMBER}),
+                    },
+                    "negative": STRINGS,
+                }
+            ),
+        ],
+    },
+    "AudioRecommendations": {
+        "allOf": [ref("Answer"), _obj({"clip_tags": ref("Tags")})],
+    },
+    "Path": _obj(
+        {
+            "snapshot": STRING,
+            "model": STRING,
+            "from": STRING,
+            "to": STRING,
+            "steps": INT,
+            "complete": {"type": "boolean"},
+            "short_reason": nullable(STRING),
+            "path": {
+                "type": "array",
+                "items": {
+                    "allOf": [
+                        ref("Track"),
+                        _obj({"isrc": nullable(STRING), "score": NUMBER, "from_start": NUMBER}),
+                    ]
+                },
+            },
+        }
+    ),
+    "NotFound": _obj({"error": STRING, "unknown": STRINGS, "snapshot": STRING}),
+    "SubsonicResponse": _obj(
+        {
+            "subsonic-response": {
+                "type": "object",
+                "properties": {
+                    "status": {"enum": ["ok", "failed"]},
+                    "version": STRING,
+                    "type": STRING,
+                    "serverVersion": STRING,
+                    "openSubsonic": {"const": True},
+                    "error": _obj({"code": INT, "message": STRING}),
+                    "openSubsonicExtensions": {
+                        "type": "array",
+                        "items": _obj(
+                            {"name": STRING, "versions": {"type": "array", "items": INT}}
+                        ),
+                    },
+                    "sonicMatch": {
+                        "type": "array",
+                        "items": _obj(
+                            {
+                                "entry": _obj(
+                                    {"id": STRING, "isDir": {"const": False}, "title": STRING}
+                                ),
+                                "similarity": {"type": "number", "minimum": 0, "maximum": 1},
+                            }
+                        ),
+                    },
+                },
+                "required": ["status", "version", "type", "serverVersion", "openSubsonic"],
+            }
         }
     ),
     "TrackPage": _obj(
@@ -300,29 +389,219 @@ TRACK_ID = path_param(
     {"type": "string", "minLength": 1, "maxLength": 200},
 )
 HTML = {"description": "an HTML page", "content": {"text/html": {"schema": STRING}}}
+TRACK: Schema = {"type": "string", "minLength": 1, "maxLength": 200}
+NAMES: Schema = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 500},
+    "maxItems": 1000,
+}
+DIVERSITY: Schema = {"type": "number", "minimum": 0, "maximum": 1, "default": 0}
+#: Lists in a query string are kept short here so that a URL stays within the server's 8 KiB
+#: request line; the JSON body of ``POST /recommend`` takes the long lists.
+QUERY_ID: Schema = {"type": "string", "pattern": "^[a-z]+:[A-Za-z0-9._-]{1,72}$"}
+QUERY_IDS: Schema = {"type": "array", "items": QUERY_ID, "maxItems": 5}
+QUERY_NAMES: Schema = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1, "maxLength": 40},
+    "maxItems": 3,
+}
+#: The filters every recommendation route takes (lists repeat the parameter).
+FILTERS = [
+    query("exclude_track", QUERY_IDS, "never return these tracks (nor copies of them)"),
+    query("exclude_artist", QUERY_NAMES, "no track crediting these artists (case-insensitive)"),
+    query("exclude_album", QUERY_NAMES, "no track on these albums (case-insensitive)"),
+    query("max_per_artist", {"type": "integer", "minimum": 1, "maximum": 100}, "cap per artist"),
+    query(
+        "duplicates",
+        {"enum": ["collapse", "include"], "default": "collapse"},
+        "one copy of each recording (same ISRC, audio digest or vector), or every copy",
+    ),
+]
+_TAG_LIST = {"type": "array", "items": {"enum": list(CHOI2017_TAGS)}}
+RECOMMEND_BODY: Schema = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["seeds"],
+    "properties": {
+        "seeds": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 25,
+            "items": {
+                "anyOf": [
+                    TRACK,
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["track_id"],
+                        "properties": {
+                            "track_id": TRACK,
+                            "weight": {"type": "number", "exclusiveMinimum": 0, "maximum": 1000},
+                        },
+                    },
+                ]
+            },
+        },
+        "negative": {"type": "array", "items": TRACK, "maxItems": 25},
+        "k": _bounded(1, 100, 10),
+        "exclude_tracks": {"type": "array", "items": TRACK, "maxItems": 1000},
+        "exclude_artists": NAMES,
+        "exclude_albums": NAMES,
+        "max_per_artist": nullable({"type": "integer", "minimum": 1, "maximum": 100}),
+        "tags": _TAG_LIST,
+        "not_tags": _TAG_LIST,
+        "diversity": DIVERSITY,
+        "duplicates": {"enum": ["collapse", "include"]},
+    },
+}
+#: Subsonic answers errors with HTTP 200 and status "failed" in the envelope.
+_SUBSONIC_OK = {
+    "description": "the subsonic-response envelope: JSON with f=json, else XML",
+    "content": {JSON: {"schema": ref("SubsonicResponse")}, "application/xml": {"schema": STRING}},
+}
+_SUBSONIC_COMMON = [
+    query("f", {"enum": ["json", "xml"], "default": "xml"}, "answer format"),
+    query("u", STRING, "user (accepted, not checked)"),
+    query("v", STRING, "client's API version (accepted, not checked)"),
+    query("c", STRING, "client name (accepted, not checked)"),
+]
+_COUNT = {"type": "integer", "minimum": 1, "maximum": 100}
+_SUBSONIC_METHODS: dict[str, tuple[str, list[Schema]]] = {
+    "ping": ("Subsonic ping", []),
+    "getOpenSubsonicExtensions": ("The OpenSubsonic extensions served: sonicSimilarity", []),
+    "getSonicSimilarTracks": (
+        "Songs that sound like a song (sonicSimilarity); song ids are spotrec track ids",
+        [
+            query("id", TRACK, "the song", required=True),
+            query("count", {**_COUNT, "default": 10}, "how many"),
+        ],
+    ),
+    "findSonicPath": (
+        "Songs from one song to another (sonicSimilarity), both ends included",
+        [
+            query("startSongId", TRACK, "the first song", required=True),
+            query("endSongId", TRACK, "the last song", required=True),
+            query("count", {**_COUNT, "default": 25}, "songs in the path"),
+        ],
+    ),
+}
+SUBSONIC_PATHS: dict[str, dict[str, Any]] = {
+    f"/rest/{name}{suffix}": {
+        method: operation(
+            summary,
+            {"200": _SUBSONIC_OK},
+            parameters=[*params, *_SUBSONIC_COMMON],
+            tag="opensubsonic",
+        )
+        for method in ("get", "post")
+    }
+    for name, (summary, params) in _SUBSONIC_METHODS.items()
+    for suffix in ("", ".view")
+}
 
 PATHS: dict[str, dict[str, Any]] = {
     "/recommend": {
         "get": operation(
-            "The k tracks that sound most like a track, best first",
+            "The k tracks that sound most like the seeds, best first (one copy of each recording)",
             {
                 "200": ok(ref("Recommendations")),
                 "400": BAD_REQUEST,
-                "404": error("the track is not in the snapshot"),
+                "404": error("a seed or negative is not in the snapshot"),
                 "503": NO_SNAPSHOT,
             },
             parameters=[
-                query("track_id", {"type": "string", "minLength": 1}, "the track", required=True),
+                query(
+                    "track_id",
+                    {**QUERY_IDS, "minItems": 1},
+                    "the seeds (repeat the parameter; up to 25)",
+                    required=True,
+                ),
+                query("negative", QUERY_IDS, "tracks to steer away from (up to 25)"),
                 query("k", _bounded(1, 100, 10), "how many"),
                 query(
                     "tag",
-                    {"enum": list(CHOI2017_TAGS)},
-                    "only tracks whose top tags include this one (case-insensitive)",
+                    {"type": "array", "items": {"enum": list(CHOI2017_TAGS)}},
+                    "only tracks whose top tags include one of these (case-insensitive)",
                 ),
+                query(
+                    "not_tag",
+                    {"type": "array", "items": {"enum": list(CHOI2017_TAGS)}},
+                    "no track whose top tags include one of these",
+                ),
+                *FILTERS,
+                query("diversity", DIVERSITY, "0: by similarity only; 1: by novelty only (MMR)"),
+            ],
+            tag="recommendations",
+        ),
+        "post": {
+            **operation(
+                "The same, from a JSON body: weighted seeds, negatives, exclusions, diversity",
+                {
+                    "200": ok(ref("Recommendations")),
+                    "400": error("the body is not JSON, or a field is missing or out of range"),
+                    "404": {
+                        "description": "seeds or negatives not in the snapshot, listed",
+                        "content": {JSON: {"schema": ref("NotFound")}},
+                    },
+                    "503": NO_SNAPSHOT,
+                },
+                tag="recommendations",
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {JSON: {"schema": RECOMMEND_BODY}},
+            },
+        },
+    },
+    "/recommend/audio": {
+        "post": {
+            **operation(
+                "The tracks that sound like an uploaded clip (mp3, ogg, wav or flac)",
+                {
+                    "200": ok(ref("AudioRecommendations")),
+                    "400": BAD_REQUEST,
+                    "413": error("the file is larger than SPOTREC_API_MAX_UPLOAD_BYTES"),
+                    "415": error("the file is not audio the decoder reads"),
+                    "422": error("the model gave no finite vector for the clip"),
+                    "503": error("no snapshot loaded, or its model cannot be loaded here"),
+                },
+                parameters=[
+                    query("k", _bounded(1, 100, 10), "how many"),
+                    *FILTERS,
+                    query("diversity", DIVERSITY, "MMR trade-off"),
+                ],
+                tag="recommendations",
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {
+                        "schema": _obj({"file": {"type": "string", "format": "binary"}})
+                    },
+                },
+            },
+        }
+    },
+    "/path": {
+        "get": operation(
+            "A sequence of tracks from one to the other through the sound space, no repeats",
+            {
+                "200": ok(ref("Path")),
+                "400": BAD_REQUEST,
+                "404": error("an end is not in the snapshot"),
+                "503": NO_SNAPSHOT,
+            },
+            parameters=[
+                query("from", TRACK, "the first track", required=True),
+                query("to", TRACK, "the last track", required=True),
+                query("steps", _bounded(2, 100, 10), "tracks in the path, both ends included"),
+                *FILTERS,
             ],
             tag="recommendations",
         )
     },
+    **SUBSONIC_PATHS,
     "/tracks": {
         "get": operation(
             "A page of the indexed tracks, in index order",

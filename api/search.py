@@ -37,6 +37,8 @@ _WHOLE_BONUS = 2.0
 
 def fold(text: str) -> str:
     """``text`` without accents, case-folded: ``"Beyoncé"`` and ``"BEYONCE"`` fold alike."""
+    if text.isascii():  # most names: nothing to decompose
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.casefold()
@@ -78,24 +80,31 @@ class SearchIndex:
         track_ids: list[str] = []
         lengths: list[int] = []
         by_token: dict[str, list[int]] = {}
+        # Artists and albums repeat across tracks: fold and split each distinct one once.
+        known: dict[str, list[str]] = {}
+
+        def words(text: str) -> list[str]:
+            found = known.get(text)
+            if found is None:
+                found = known[text] = tokens(text)
+            return found
+
         for doc, info in enumerate(rows):
             track_ids.append(info.track_id)
             lengths.append(len(info.name or ""))
-            fields = [(NAME, info.name or "")] + [(ARTIST, a) for a in info.artists]
-            fields.append((ALBUM, info.album or ""))
-            seen: set[tuple[str, int]] = set()
-            for field, text in fields:
-                for token in tokens(text):
-                    if (token, field) not in seen:
-                        seen.add((token, field))
-                        by_token.setdefault(token, []).append(doc << 2 | field)
+            for token in tokens(info.name or ""):
+                by_token.setdefault(token, []).append(doc << 2 | NAME)
+            for artist in info.artists:
+                for token in words(artist):
+                    by_token.setdefault(token, []).append(doc << 2 | ARTIST)
+            for token in words(info.album or ""):
+                by_token.setdefault(token, []).append(doc << 2 | ALBUM)
         vocabulary = sorted(by_token)
-        sizes = np.fromiter((len(by_token[t]) for t in vocabulary), np.int64, len(vocabulary))
+        # Sorted and unique: a word repeated in one field of one track counts once.
+        lists = [np.unique(np.asarray(by_token.pop(t), dtype=np.int32)) for t in vocabulary]
         offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-        np.cumsum(sizes, out=offsets[1:])
-        postings = np.empty(int(offsets[-1]), dtype=np.int32)
-        for i, token in enumerate(vocabulary):
-            postings[offsets[i] : offsets[i + 1]] = by_token.pop(token)
+        np.cumsum([len(p) for p in lists], out=offsets[1:])
+        postings = np.concatenate(lists) if lists else np.empty(0, dtype=np.int32)
         return cls(track_ids, np.asarray(lengths, dtype=np.int32), vocabulary, offsets, postings)
 
     def __len__(self) -> int:
@@ -106,17 +115,34 @@ class SearchIndex:
         """Bytes held by the arrays (the token strings and ids are not counted)."""
         return self._offsets.nbytes + self._postings.nbytes + self._name_lengths.nbytes
 
-    def _scores(self, token: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """Docs matching ``token`` (whole or as a prefix) and each one's best score."""
+    def _range(self, token: str) -> tuple[int, int, int]:
+        """The vocabulary range of the words starting with ``token``, and where whole ends."""
         lo = bisect.bisect_left(self._vocabulary, token)
         hi = bisect.bisect_left(self._vocabulary, token + "\U0010ffff", lo)
+        whole_end = lo + 1 if lo < hi and self._vocabulary[lo] == token else lo
+        return lo, hi, whole_end
+
+    def _postings_of(self, lo: int, hi: int) -> int:
+        return int(self._offsets[hi] - self._offsets[lo])
+
+    def _scores(
+        self, token: str, within: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Docs matching ``token`` (whole or as a prefix), sorted, and each one's best score.
+
+        With ``within`` (sorted docs), only those docs are scored: the later, wider words of a
+        query cost what the earlier, narrower ones left.
+        """
+        lo, hi, whole_end = self._range(token)
         if lo == hi:
             return np.empty(0, np.int64), np.empty(0, np.float32)
-        whole_end = lo + 1 if self._vocabulary[lo] == token else lo
         codes = self._postings[self._offsets[lo] : self._offsets[hi]]
         scores = _FIELD_WEIGHT[codes & 3]
         scores[: self._offsets[whole_end] - self._offsets[lo]] *= _WHOLE_BONUS
         docs = (codes >> 2).astype(np.int64)
+        if within is not None:
+            keep = np.isin(docs, within)
+            docs, scores = docs[keep], scores[keep]
         # Best score per doc: sort by doc then score, keep each doc's last entry.
         order = np.lexsort((scores, docs))
         docs, scores = docs[order], scores[order]
@@ -129,19 +155,24 @@ class SearchIndex:
         terms = list(dict.fromkeys(tokens(query[:MAX_QUERY])))[:MAX_TOKENS]
         if not terms or limit < 1:
             return []
-        docs: npt.NDArray[np.int64] | None = None
-        total: npt.NDArray[np.float32] | None = None
-        for term in terms:
-            found, scores = self._scores(term)
-            if docs is None or total is None:
-                docs, total = found, scores
-            else:
-                keep = np.isin(docs, found, assume_unique=True)
-                docs, total = docs[keep], total[keep]
-                total = total + scores[np.searchsorted(found, docs)]
+        # Narrowest word first: each later word only scores the docs still in the running.
+        terms.sort(key=lambda t: self._postings_of(*self._range(t)[:2]))
+        docs, total = self._scores(terms[0])
+        for term in terms[1:]:
             if len(docs) == 0:
                 return []
-        assert docs is not None and total is not None
-        # Higher score first, then shorter name, then row order: one stable sort on all keys.
-        order = np.lexsort((docs, self._name_lengths[docs], -total))[:limit]
+            found, scores = self._scores(term, docs)
+            keep = np.isin(docs, found, assume_unique=True)
+            docs, total = docs[keep], total[keep] + scores
+        if len(docs) == 0:
+            return []
+        lengths = self._name_lengths[docs]
+        if len(docs) > 4 * limit:
+            # Keep what can make the top: scores are small integers, names shorter than 2**20.
+            key = (64 - total).astype(np.int64) << 20 | np.minimum(lengths, (1 << 20) - 1)
+            cut = np.partition(key, limit - 1)[limit - 1]
+            chosen = key <= cut
+            docs, total, lengths = docs[chosen], total[chosen], lengths[chosen]
+        # Higher score first, then shorter name, then row order.
+        order = np.lexsort((docs, lengths, -total))[:limit]
         return [Match(self.track_ids[int(docs[i])], float(total[i])) for i in order]

@@ -1,4 +1,4 @@
-"""Request handlers: recommendations, the indexed tracks, tracks without audio, health.
+"""Request handlers: the indexed tracks, tracks without audio, health.
 
 Reads the current snapshot (and, for tracks without audio, Cassandra); writes JSON. Domain
 errors become HTTP errors here and only here, each with a JSON ``{"error": message}`` body.
@@ -14,16 +14,10 @@ from aiohttp import web
 from api.cassandra import UNREACHABLE, CassandraUnavailable
 from api.errors import json_error
 from api.health import describe
-from api.keys import cassandra_key, follower_key, holder_key, settings_key
-from features.tags import CHOI2017_TAGS
-from snapshots.errors import TrackNotIndexed
-from snapshots.index import LoadedSnapshot, Neighbour
+from api.keys import cassandra_key, follower_key, holder_key
+from snapshots.index import LoadedSnapshot
 
-MAX_K = 100
 MAX_PAGE = 1000
-#: With a tag filter, ask the index for this many times more neighbours per round.
-TAG_OVERFETCH = 4
-_KNOWN_TAGS = frozenset(t.lower() for t in CHOI2017_TAGS)
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -60,70 +54,6 @@ def _track_json(row: Any) -> dict[str, Any]:
         "album": row.album,
         "tags": [[name, round(float(p), 4)] for name, p in row.tags],
     }
-
-
-def _tag_param(request: web.Request) -> str | None:
-    raw = request.query.get("tag")
-    if raw is None:
-        return None
-    tag = raw.strip().lower()
-    if tag not in _KNOWN_TAGS:
-        raise json_error(
-            web.HTTPBadRequest,
-            f"unknown tag {raw!r:.40}; known tags: {', '.join(CHOI2017_TAGS)}",
-        )
-    return tag
-
-
-def _with_tag(
-    snapshot: LoadedSnapshot, track_id: str, k: int, tag: str, search_k: int
-) -> list[Neighbour]:
-    """The k nearest neighbours carrying ``tag``, widening the search until k are found."""
-    others = len(snapshot) - 1
-    fetch = min(others, k * TAG_OVERFETCH)
-    while True:
-        found = snapshot.neighbours(track_id, fetch, search_k)
-        matches = [n for n in found if tag in {name.lower() for name, _ in n.track.tags}]
-        if len(matches) >= k or fetch >= others:
-            return matches[:k]
-        fetch = min(others, fetch * TAG_OVERFETCH)
-
-
-async def recommend(request: web.Request) -> web.Response:
-    """``GET /recommend?track_id=ID&k=10[&tag=jazz]``: the k tracks that sound most like ID.
-
-    Best first; with ``tag``, only tracks whose top tags include it.
-    """
-    track_id = request.query.get("track_id", "").strip()
-    if not track_id:
-        raise json_error(web.HTTPBadRequest, "track_id is required")
-    k = _int_param(request, "k", 10, 1, MAX_K)
-    tag = _tag_param(request)
-    snapshot = _snapshot(request)
-    search_k = request.app[settings_key].index.search_k
-    try:
-        # Synchronous on purpose: no await between taking the snapshot and answering, so a
-        # swap can never close it under this request.
-        if tag is None:
-            neighbours = snapshot.neighbours(track_id, k, search_k)
-        else:
-            neighbours = _with_tag(snapshot, track_id, k, tag, search_k)
-    except TrackNotIndexed:
-        raise json_error(
-            web.HTTPNotFound,
-            f"track {track_id!r:.120} is not in snapshot {snapshot.manifest.version}",
-        ) from None
-    return web.json_response(
-        {
-            "track_id": track_id,
-            "snapshot": snapshot.manifest.version,
-            "model": snapshot.manifest.model_version,
-            "tag": tag,
-            "results": [
-                {**_track_json(n.track), "score": round(float(n.score), 6)} for n in neighbours
-            ],
-        }
-    )
 
 
 async def tracks(request: web.Request) -> web.Response:

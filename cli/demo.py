@@ -3,7 +3,8 @@
 Reads the settings; starts Kafka, Cassandra and S3 (if not running), applies the schema,
 creates the topics, starts a worker and a query node in the background, ingests a local
 catalogue (the shared recordings beside the repository when present, else a generated one),
-waits until every track is indexed, and prints an example recommendation and the URL to try.
+waits until every track is indexed, and prints an example recommendation, the requests to try
+and, last, the explorer page's URL.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -22,7 +24,7 @@ from cli.demo_audio import write_demo_catalogue
 from config.settings import PROJECT_ROOT, Settings
 from features.audio import CONTENT_TYPES
 from infra.servers import ServerError, up
-from infra.servers.pipeline import pipeline_processes
+from infra.servers.pipeline import DEFAULT_WORKER_WEB_PORT, pipeline_processes
 from stores.migrations import migrate
 from stores.objects import ensure_bucket
 from streams.names import PLAYLISTS
@@ -95,6 +97,7 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
     print(f"ingesting local:{folder} ({count} audio files)")
 
     api = f"http://127.0.0.1:{settings.api.port}"
+    worker_web = f"http://127.0.0.1:{settings.worker.web_port or DEFAULT_WORKER_WEB_PORT}"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         listing = await _wait_indexed(http, api, count, timeout_s)
         if listing is None:
@@ -119,7 +122,10 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
         print(f"  {result['score']:.3f}  {result['name']}")
     print(f"\ntry: curl '{api}/recommend?track_id={query['track_id']}&k=5'")
     print(f"     curl '{api}/tracks?limit=20'")
+    print(f"     curl '{api}/metrics'   (the worker's: {worker_web}/metrics)")
     print("stop everything with: make down")
+    # Last, so it is the line people see: the page to search, listen and follow neighbours.
+    print(f"\nexplore the catalogue in a browser: {api}/#/track/{quote(query['track_id'])}")
     return 0
 
 

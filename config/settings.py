@@ -269,6 +269,10 @@ class ApiSettings(_Group):
 
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8080, ge=1, le=65535)
+    #: Largest audio file ``POST /recommend/audio`` accepts, in bytes (413 above it).
+    max_upload_bytes: int = Field(default=20 * 2**20, ge=1024)
+    #: Audio queries extracted at once on a query node; more wait their turn.
+    audio_concurrency: int = Field(default=1, ge=1, le=64)
     #: Seconds the snapshot follower may keep failing (Kafka or the object store unreachable)
     #: before ``/readyz`` answers 503; the node keeps serving its snapshot meanwhile.
     follower_unhealthy_after_s: float = Field(default=120.0, gt=0)
@@ -285,6 +289,9 @@ class WorkerSettings(_Group):
 
     app_id: str = Field(default="spotrec", pattern=r"^[A-Za-z0-9._-]+$")
     web_port: int | None = Field(default=None, ge=1, le=65535)
+    #: Address the web port (``/metrics``) binds to; ``0.0.0.0`` lets a scraper in another
+    #: container reach it.
+    web_host: str = "127.0.0.1"
     data_dir: Path | None = None
     #: Seconds without a heartbeat before Kafka drops a worker from the group and hands its
     #: partitions to the others: how long a crashed worker's share of the work waits. Kafka

@@ -58,7 +58,7 @@ def spread(count: int, chosen: int) -> list[int]:
 
 
 def _resample(mono: F32, rate: int) -> F32:
-    if rate == SAMPLE_RATE:
+    if rate == SAMPLE_RATE or not mono.size:
         return mono
     return np.asarray(soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ"), dtype=np.float32)
 

@@ -56,6 +56,8 @@ class TrackVector:
     artists: tuple[str, ...] = ()
     album: str | None = None
     tags: Mapping[str, float] = field(default_factory=dict)
+    isrc: str | None = None
+    audio_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,14 @@ async def build_snapshot(
     coverage = await measure(db, ks, model_version, vectors.keys())
     meta = await read_metadata(db, ks, vectors.keys())
     tracks = [
-        TrackVector(track_id=track_id, vector=vector, tags=tags, **meta.get(track_id, {}))
-        for track_id, (vector, tags) in vectors.items()
+        TrackVector(
+            track_id=track_id,
+            vector=vector,
+            tags=tags,
+            audio_sha256=digest,
+            **meta.get(track_id, {}),
+        )
+        for track_id, (vector, tags, digest) in vectors.items()
     ]
     del vectors
     return await asyncio.to_thread(
@@ -244,10 +252,17 @@ def _track_line(track: TrackVector) -> dict[str, Any]:
     # Fixed key order; tags as [tag, score] pairs best first (a list, because JSON objects carry
     # no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
     tags = sorted(track.tags.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {
+    line: dict[str, Any] = {
         "track_id": track.track_id,
         "name": track.name,
         "artists": list(track.artists),
         "album": track.album,
         "tags": [[tag, round(float(score), 4)] for tag, score in tags],
     }
+    # Written only when known, so rows (and snapshots) without them stay byte-identical; the
+    # query node collapses copies of one recording by these.
+    if track.isrc is not None:
+        line["isrc"] = track.isrc
+    if track.audio_sha256 is not None:
+        line["audio_sha256"] = track.audio_sha256
+    return line

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, T
 from snapshots.local import read_manifest, verify_folder
 from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
 from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
+
+F32 = npt.NDArray[np.float32]
 
 _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
@@ -38,6 +41,10 @@ class TrackInfo:
     album: str | None
     #: ``(tag, score)`` pairs, best first.
     tags: tuple[tuple[str, float], ...]
+    #: The recording's ISRC, when its source gave one.
+    isrc: str | None = None
+    #: sha256 of the audio the vector was extracted from.
+    audio_sha256: str | None = None
     #: Where the track sits on the catalogue map (see :mod:`snapshots.projection`); ``None`` in
     #: snapshots built before the map existed.
     xy: tuple[float, float] | None = None
@@ -77,6 +84,7 @@ class LoadedSnapshot:
         self._index = index
         self._rows = rows
         self._ids = {info.track_id: info.row for info in rows}
+        self._tagged: dict[str, tuple[str, ...]] | None = None
         #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
         self.space: Transform
         try:
@@ -186,12 +194,36 @@ class LoadedSnapshot:
             if i != row
         ][:k]
 
-    def vector(self, track_id: str) -> list[float]:
-        """The indexed vector of a track (as ANNOY stores it, float32)."""
+    def nearest(self, vector: F32, k: int, search_k: int = -1) -> list[Neighbour]:
+        """The ``k`` tracks nearest to a vector of the retrieval space, best first.
+
+        Raises:
+            SnapshotClosed: The snapshot was closed.
+        """
+        if k < 1:
+            msg = f"k must be at least 1, got {k}"
+            raise ValueError(msg)
+        self._enter()
+        try:
+            ids, distances = self._index.get_nns_by_vector(
+                np.asarray(vector, dtype=np.float32).tolist(),
+                min(k, len(self._rows)),
+                search_k,
+                include_distances=True,
+            )
+        finally:
+            self._exit()
+        return [
+            Neighbour(self._rows[i], cosine_from_angular(d))
+            for i, d in zip(ids, distances, strict=True)
+        ]
+
+    def vector(self, track_id: str) -> F32:
+        """A track's vector in the retrieval space, unit-normalised, float32."""
         row = self.get(track_id).row
         self._enter()
         try:
-            return list(self._index.get_item_vector(row))
+            return _unit(np.asarray(self._index.get_item_vector(row), dtype=np.float32))
         finally:
             self._exit()
 
@@ -203,6 +235,16 @@ class LoadedSnapshot:
                 in the retrieval space.
         """
         return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
+
+    def tagged(self, tag: str) -> Sequence[str]:
+        """Ids of the tracks whose tags include ``tag`` (case-insensitive), in row order."""
+        if self._tagged is None:  # built on first use; a snapshot's rows never change
+            index: dict[str, list[str]] = {}
+            for info in self._rows:
+                for name, _ in info.tags:
+                    index.setdefault(name.lower(), []).append(info.track_id)
+            self._tagged = {name: tuple(ids) for name, ids in index.items()}
+        return self._tagged.get(tag.lower(), ())
 
     def warm(self) -> None:
         """Read the index file once and run a few queries, so the first request is not slow."""
@@ -253,6 +295,11 @@ async def load_snapshot(folder: Path, *, verify: bool = False, warm: bool = True
     return snapshot
 
 
+def _unit(vector: F32) -> F32:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
+
+
 def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
     rows: list[TrackInfo] = []
     try:
@@ -267,6 +314,8 @@ def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
                         artists=tuple(data["artists"]),
                         album=data["album"],
                         tags=tuple((str(t), float(s)) for t, s in data["tags"]),
+                        isrc=data.get("isrc"),
+                        audio_sha256=data.get("audio_sha256"),
                         xy=_xy(data.get("xy")),
                     )
                 )

@@ -27,8 +27,8 @@ PAGE_ROWS = 1000
 _KEYSPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: Track id -> (vector, tags).
-Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float]]]
+#: Track id -> (vector, tags, sha256 of the audio it came from).
+Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float], str | None]]
 
 
 def to_mark(value: datetime) -> int:
@@ -106,8 +106,8 @@ async def read_vectors(
     """
     dim = await stored_dim(db, ks, model_version)
     stmt = await db.prepare(
-        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at "
-        f"FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
+        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at, "
+        f"audio_sha256 FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
     )
     stmt.fetch_size = PAGE_ROWS
     vectors: Vectors = {}
@@ -127,7 +127,7 @@ async def read_vectors(
             if track_id in vectors and seen_at[track_id] >= at:
                 continue
             seen_at[track_id] = at
-            vectors[track_id] = (vector, dict(row["tags"] or {}))
+            vectors[track_id] = (vector, dict(row["tags"] or {}), row["audio_sha256"])
 
     await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
     if skipped:
@@ -144,9 +144,9 @@ async def read_vectors(
 async def read_metadata(
     db: CassandraSession, ks: str, wanted: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
-    """Name, artists and album of the ``wanted`` tracks (absent tracks are left out)."""
+    """Name, artists, album and ISRC of the ``wanted`` tracks (absent tracks are left out)."""
     # One paged scan of the table is far cheaper than a query per track for a whole catalogue.
-    stmt = await db.prepare(f"SELECT track_id, name, artists, album FROM {ks}.tracks")
+    stmt = await db.prepare(f"SELECT track_id, name, artists, album, isrc FROM {ks}.tracks")
     stmt.fetch_size = PAGE_ROWS
     ids = set(wanted)
     meta: dict[str, dict[str, Any]] = {}
@@ -156,5 +156,6 @@ async def read_metadata(
                 "name": row["name"],
                 "artists": tuple(row["artists"] or ()),
                 "album": row["album"],
+                "isrc": row["isrc"],
             }
     return meta

@@ -11,6 +11,7 @@ import faust
 
 from config.settings import Settings, load_settings
 from features.versions import model_version_of
+from streams import metrics
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -30,7 +31,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
         web_enabled=settings.worker.web_port is not None,
         web_port=settings.worker.web_port or 6066,
-        web_bind="127.0.0.1",
+        web_bind=settings.worker.web_host,
         autodiscover=["agents"],
         origin="streams",
     )
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> faust.App:
 
 settings = load_settings()
 app = create_app(settings)
+metrics.install(app)  # /metrics on the worker's web port
 #: The model version this worker extracts and indexes. Resolved once: a missing or corrupt
 #: calibration file stops the worker at start-up.
 model_version = model_version_of(settings.model)

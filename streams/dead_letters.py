@@ -17,6 +17,7 @@ from faust.types import EventT
 
 from schemas.dead_letters import dead_letter_record
 from sources.redaction import scrub_urls
+from streams import metrics
 from streams.topics import dead_letters_topic
 
 logger = logging.getLogger(__name__)
@@ -77,3 +78,4 @@ async def dead_letter(
         reason,
     )
     await dead_letters_topic.send(key=key, value=record.dumps())
+    metrics.dead_lettered(agent, exc)

@@ -19,7 +19,7 @@ from schemas.snapshots import IndexUpdatedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore, ensure_bucket
-from tests.pipelines import announce
+from tests.pipelines import announce, remove_deployment
 
 
 @pytest.fixture
@@ -33,9 +33,13 @@ async def node(
             "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
         }
     )
-    await ensure_bucket(settings.s3)
-    async with TestClient(TestServer(create_app(settings))) as client:
-        yield client
+    try:
+        await ensure_bucket(settings.s3)
+        async with TestClient(TestServer(create_app(settings))) as client:
+            yield client
+    finally:
+        # The bucket holds an object-store volume until deleted, and the server has few.
+        await remove_deployment(settings, unique)
 
 
 async def _publish(

@@ -8,6 +8,7 @@ default embedding model, so the model a deployment gets out of the box is tested
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.spotify_api import FakeSpotify
 from tests.pipelines import isolated_deployment, new_run_id, remove_deployment, start_worker
 from tests.processes import terminate
+from tests.tcp_proxy import free_port
 
 
 @dataclass
@@ -36,6 +38,10 @@ class Pipeline:
     api: TestClient[web.Request, web.Application]
     worker_log: Path
     env: dict[str, str]
+    #: The worker's web address (its ``/metrics``).
+    worker_web: str = ""
+    #: An empty folder inside the worker's allowed roots, for tests that ingest new audio.
+    more_audio: Path = Path()
 
 
 @pytest.fixture(scope="package")
@@ -46,15 +52,35 @@ async def pipeline(
     run = new_run_id("e2e")
     tmp = tmp_path_factory.mktemp(run)
     catalogue = build_catalogue()
+    web_port = free_port()
     async with FakeSpotify(catalogue) as spotify, FakeDeezer(catalogue) as deezer:
         settings, env = await isolated_deployment(
-            servers, run=run, tmp=tmp, spotify=spotify, deezer=deezer, model=DEFAULT_MODEL
+            servers,
+            run=run,
+            tmp=tmp,
+            spotify=spotify,
+            deezer=deezer,
+            model=DEFAULT_MODEL,
+            worker_env={"SPOTREC_WORKER_WEB_PORT": str(web_port)},
         )
+        more_audio = tmp / "more-audio"
+        more_audio.mkdir()
+        roots = [str(root) for root in settings.audio.local_roots] + [str(more_audio)]
+        env["SPOTREC_AUDIO_LOCAL_ROOTS"] = json.dumps(roots)
         log = tmp / "worker.log"
         worker = await start_worker(env, tmp / "worker", log)
         try:
             async with TestClient(TestServer(create_app(settings))) as api:
-                yield Pipeline(settings, catalogue, spotify, deezer, api, log, env)
+                yield Pipeline(
+                    settings,
+                    catalogue,
+                    spotify,
+                    deezer,
+                    api,
+                    log,
+                    env,
+                    f"http://127.0.0.1:{web_port}",
+                )
         finally:
             await terminate(worker)
             await remove_deployment(settings, run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from aiohttp import FormData
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from config.settings import Settings
@@ -100,17 +101,27 @@ async def test_playlists_in_recommendations_out(pipeline: Pipeline) -> None:
         assert all(r["name"] for r in results)
 
     # The same recording reached through Spotify (by ISRC) and through a local file has the
-    # same audio, hence the same vector: each is the other's nearest neighbour.
+    # same audio, hence the same vector: each is the other's nearest neighbour when copies are
+    # asked for, and by default a copy of the seed never comes back.
     for clip in p.catalogue.clips:
         if clip.name in NO_AUDIO:
             continue
-        response = await p.api.get("/recommend", params={"track_id": f"isrc:{clip.isrc}", "k": 1})
+        seed = f"isrc:{clip.isrc}"
+        response = await p.api.get(
+            "/recommend", params={"track_id": seed, "k": 1, "duplicates": "include"}
+        )
         (best,) = (await response.json())["results"]
         twins = {f"local:{clip.sha256}"}
         if clip.name == DEEZER_WITHOUT_ISRC:  # also reached through Deezer, by its Deezer id
             twins.add(f"deezer:{clip.deezer_id}")
         assert best["track_id"] in twins, clip.name
         assert best["score"] > 0.999
+        for query in (seed, *twins):
+            response = await p.api.get("/recommend", params={"track_id": query, "k": 5})
+            results = (await response.json())["results"]
+            assert len(results) == 5
+            assert not ({seed} | twins) & {r["track_id"] for r in results}, clip.name
+            assert all(r["score"] < 0.999 for r in results)
 
     # Tracks without audio are recorded with the reason, not dropped.
     response = await p.api.get("/tracks/unavailable", params={"limit": 1000})
@@ -120,6 +131,38 @@ async def test_playlists_in_recommendations_out(pipeline: Pipeline) -> None:
     unknown = p.catalogue.clip(DEEZER_WITHOUT_ISRC).isrc
     assert f"Deezer has no track with ISRC {unknown}" in reasons[f"isrc:{unknown}"]
     assert (await p.api.get("/recommend", params={"track_id": unreadable})).status == 404
+
+
+async def test_recommendations_from_an_uploaded_clip(pipeline: Pipeline) -> None:
+    p = pipeline
+    clip = next(c for c in p.catalogue.clips if c.name not in NO_AUDIO)
+    copies = {f"isrc:{clip.isrc}", f"local:{clip.sha256}"}
+    form = FormData()
+    form.add_field("file", clip.data, filename=clip.path.name, content_type=clip.content_type)
+    response = await p.api.post("/recommend/audio", params={"k": 3}, data=form)
+    assert response.status == 200, await response.text()
+    body = await response.json()
+    assert body["model"] == (await (await p.api.get("/readyz")).json())["model"]
+    assert len(body["results"]) == 3
+    # The clip is in the library: its own recording comes first, once, in the same space.
+    best = body["results"][0]
+    assert {best["track_id"], *best["duplicates"]} >= copies
+    assert best["score"] > 0.999
+    # The raw body works too, and gives the same answer.
+    response = await p.api.post(
+        "/recommend/audio",
+        params={"k": 3},
+        data=clip.data,
+        headers={"Content-Type": clip.content_type},
+    )
+    assert [r["track_id"] for r in (await response.json())["results"]] == [
+        r["track_id"] for r in body["results"]
+    ]
+    response = await p.api.post(
+        "/recommend/audio", data=b"not audio " * 500, headers={"Content-Type": "audio/mpeg"}
+    )
+    assert response.status == 415
+    assert "cannot be decoded" in (await response.json())["error"]
 
 
 async def test_ingesting_the_same_playlist_again_adds_nothing(pipeline: Pipeline) -> None:

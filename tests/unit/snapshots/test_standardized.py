@@ -60,9 +60,12 @@ def test_statistics_are_frozen_into_the_manifest(tmp_path: Path) -> None:
         std = vectors.std(axis=0)
         expected = np.where(std < 1e-6, 1.0, std)  # constant dimensions are not scaled
         np.testing.assert_allclose(snapshot.space.std, expected, rtol=1e-5)
-        # The index holds the standardised vectors.
-        stored = np.asarray(snapshot.vector("a:03"), dtype=np.float32)
-        np.testing.assert_allclose(stored, snapshot.space.apply(tracks[3].vector), atol=1e-5)
+        # The index holds the standardised vectors; vector() and transform() give them as unit
+        # vectors, so a raw vector from outside lands on its indexed twin.
+        standard = snapshot.space.apply(tracks[3].vector)
+        expected_unit = standard / np.linalg.norm(standard)
+        np.testing.assert_allclose(snapshot.vector("a:03"), expected_unit, atol=1e-5)
+        np.testing.assert_allclose(snapshot.transform(tracks[3].vector), expected_unit, atol=1e-5)
     finally:
         snapshot.close()
 

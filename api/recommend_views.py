@@ -1,0 +1,180 @@
+"""Handlers of ``/recommend`` (GET and POST) and ``/path``.
+
+Reads the current snapshot through the read interface; writes JSON. Parameters are validated
+by :mod:`api.recommend_params`, ranking is :mod:`api.recommendations` and :mod:`api.paths`;
+their errors become HTTP errors here: a bad field is a 400 naming it, unknown seeds a 404
+listing them, no snapshot yet a 503, each with a JSON ``{"error": message}`` body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from api.errors import json_error
+from api.keys import holder_key
+from api.paths import Path, find_path
+from api.recommend_params import (
+    MAX_K,
+    PathParams,
+    RecommendParams,
+    describe,
+    from_query,
+)
+from api.recommendations import QueryError, Recommendations, Result, UnknownTracks, recommend
+from snapshots.index import LoadedSnapshot, TrackInfo
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def current_snapshot(request: web.Request) -> LoadedSnapshot:
+    """The snapshot serving now; 503 before the first one is loaded."""
+    snapshot = request.app[holder_key].current
+    if snapshot is None:
+        raise json_error(
+            web.HTTPServiceUnavailable, "no index snapshot loaded yet; try again shortly"
+        )
+    return snapshot
+
+
+def parse(model: type[M], data: Any) -> M:
+    """Validate ``data`` as ``model``; a 400 naming the first bad field otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise json_error(web.HTTPBadRequest, describe(exc)) from None
+
+
+def unknown_tracks(exc: UnknownTracks) -> web.HTTPException:
+    """A 404 whose body lists the ids the snapshot does not hold."""
+    body = {"error": str(exc), "unknown": list(exc.track_ids), "snapshot": exc.version}
+    return web.HTTPNotFound(text=json.dumps(body), content_type="application/json")
+
+
+def track_json(track: TrackInfo) -> dict[str, Any]:
+    """A track's public fields."""
+    return {
+        "track_id": track.track_id,
+        "name": track.name,
+        "artists": list(track.artists),
+        "album": track.album,
+        "isrc": track.isrc,
+        "tags": [[name, round(float(p), 4)] for name, p in track.tags],
+    }
+
+
+def result_json(result: Result) -> dict[str, Any]:
+    """A result: the track, its score and the copies collapsed into it."""
+    return {
+        **track_json(result.track),
+        "score": round(float(result.score), 6),
+        "duplicates": list(result.duplicates),
+    }
+
+
+def answer_json(snapshot: LoadedSnapshot, k: int, answer: Recommendations) -> dict[str, Any]:
+    """The fields every recommendation answer carries."""
+    return {
+        "snapshot": snapshot.manifest.version,
+        "model": snapshot.manifest.model_version,
+        "k": k,
+        "complete": len(answer.results) >= k,
+        "short_reason": answer.short_reason,
+        "results": [result_json(r) for r in answer.results],
+    }
+
+
+async def _recommend(request: web.Request, params: RecommendParams) -> web.Response:
+    snapshot = current_snapshot(request)
+    query = params.query()
+    try:
+        # In a thread: a wide search over a large catalogue must not stall other requests. A
+        # replaced snapshot stays open for a grace period, long enough for this to finish.
+        answer = await asyncio.to_thread(recommend, snapshot, query)
+    except UnknownTracks as exc:
+        raise unknown_tracks(exc) from None
+    except QueryError as exc:
+        raise json_error(web.HTTPBadRequest, str(exc)) from None
+    return web.json_response(
+        {
+            # The first seed and tag as before several were allowed, for older clients.
+            "track_id": query.seeds[0][0],
+            "tag": params.tags[0] if params.tags else None,
+            "seeds": [{"track_id": t, "weight": w} for t, w in query.seeds],
+            "negative": list(query.negative),
+            **answer_json(snapshot, query.k, answer),
+        }
+    )
+
+
+async def recommend_get(request: web.Request) -> web.Response:
+    """``GET /recommend?track_id=ID[&track_id=ID2...]&k=10[&tag=jazz]...``.
+
+    The tracks that sound most like the seeds, best first; every ``POST /recommend`` field is
+    a query parameter too (lists repeat it: ``exclude_artist=A&exclude_artist=B``).
+    """
+    if not any(v.strip() for v in request.query.getall("track_id", [])):
+        raise json_error(web.HTTPBadRequest, "track_id is required")
+    raw_k = request.query.get("k", "")
+    if raw_k:
+        # The messages of the single-seed form, which clients may match.
+        try:
+            k = int(raw_k)
+        except ValueError:
+            raise json_error(
+                web.HTTPBadRequest, f"k must be an integer, got {raw_k!r:.40}"
+            ) from None
+        if not 1 <= k <= MAX_K:
+            raise json_error(web.HTTPBadRequest, f"k must be between 1 and {MAX_K}, got {k}")
+    data = from_query(request.query, RecommendParams.model_fields)
+    if not raw_k:
+        data.pop("k", None)
+    return await _recommend(request, parse(RecommendParams, data))
+
+
+async def recommend_post(request: web.Request) -> web.Response:
+    """``POST /recommend`` with a JSON body: seeds (weighted or not), negatives and filters."""
+    try:
+        data = await request.json()
+    except ValueError:
+        raise json_error(web.HTTPBadRequest, "body: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise json_error(web.HTTPBadRequest, "body: expected a JSON object")
+    return await _recommend(request, parse(RecommendParams, data))
+
+
+async def path(request: web.Request) -> web.Response:
+    """``GET /path?from=ID&to=ID&steps=N``: N tracks from one to the other, without repeats."""
+    params = parse(PathParams, from_query(request.query, PathParams.model_fields))
+    snapshot = current_snapshot(request)
+    try:
+        found: Path = await asyncio.to_thread(
+            find_path, snapshot, params.start, params.end, params.steps, params.filters()
+        )
+    except UnknownTracks as exc:
+        raise unknown_tracks(exc) from None
+    except ValueError as exc:
+        raise json_error(web.HTTPBadRequest, str(exc)) from None
+    return web.json_response(
+        {
+            "snapshot": snapshot.manifest.version,
+            "model": snapshot.manifest.model_version,
+            "from": params.start,
+            "to": params.end,
+            "steps": params.steps,
+            "complete": len(found.steps) == params.steps,
+            "short_reason": found.short_reason,
+            "path": [
+                {
+                    **track_json(step.track),
+                    "score": round(step.score, 6),
+                    "from_start": round(step.from_start, 6),
+                }
+                for step in found.steps
+            ],
+        }
+    )
