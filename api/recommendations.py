@@ -264,9 +264,17 @@ def rank(
     fetch = min(total, max(k * WIDEN_FACTOR, k + len(blocked) + 1, MIN_FETCH))
     while True:
         found = catalogue.nearest(vector, fetch) if total else []
-        pool = _eligible(catalogue, found, filters, blocker)
-        chosen = _select(catalogue, pool, k, filters.max_per_artist, diversity)
-        if (len(chosen) >= k and len(pool) >= want_pool) or fetch >= total:
+        # Candidates are read only as far as needed (reading one costs its vector); more of
+        # them when the cap or the filters leave too few, the whole list before widening.
+        needed = want_pool
+        while True:
+            pool, exhausted = _eligible(catalogue, found, filters, blocker, needed)
+            chosen = _select(catalogue, pool, k, filters.max_per_artist, diversity)
+            enough = len(chosen) >= k and len(pool) >= want_pool
+            if enough or exhausted:
+                break
+            needed *= 2
+        if enough or fetch >= total:
             break
         fetch = min(total, fetch * WIDEN_FACTOR)
     reason = None
@@ -312,15 +320,31 @@ class _Group:
 
 
 def _eligible(
-    catalogue: Catalogue, found: Sequence[Neighbour], filters: Filters, blocker: _Blocker
-) -> list[tuple[Result, F32]]:
-    """Candidates that pass the filters, one per recording (unless duplicates are kept)."""
+    catalogue: Catalogue,
+    found: Sequence[Neighbour],
+    filters: Filters,
+    blocker: _Blocker,
+    needed: int,
+) -> tuple[list[tuple[Result, F32]], bool]:
+    """Candidates that pass the filters, one per recording (unless duplicates are kept).
+
+    Reading stops once ``needed`` groups exist and the next candidate scores too far below the
+    last of them to be a copy of any (see ``_COPY_WINDOW``), so those groups are complete.
+
+    Returns:
+        The pool, best first, and whether every candidate was read.
+    """
     groups: list[_Group] = []
     by_isrc: dict[str, _Group] = {}
     by_digest: dict[str, _Group] = {}
     collapse = filters.collapse_duplicates
     window = 0  # groups before this one scored too far above the current candidate to be copies
+    stacked: F32 | None = None  # row i: groups[i].vector, for one matrix product per candidate
+    exhausted = True
     for n in found:
+        if len(groups) >= needed and groups[needed - 1].score - n.score > _COPY_WINDOW:
+            exhausted = False
+            break
         track = n.track
         vector = catalogue.vector(track.track_id)
         if blocker.blocks(track, vector) or not filters.admits(track):
@@ -333,12 +357,17 @@ def _eligible(
             if group is None:
                 while window < len(groups) and groups[window].score - n.score > _COPY_WINDOW:
                     window += 1
-                group = next(
-                    (g for g in groups[window:] if float(g.vector @ vector) >= DUPLICATE_COSINE),
-                    None,
-                )
+                if stacked is not None and window < len(groups):
+                    close = np.flatnonzero(
+                        stacked[window : len(groups)] @ vector >= DUPLICATE_COSINE
+                    )
+                    group = groups[window + int(close[0])] if close.size else None
         if group is None:
             group = _Group(n.score, vector, [])
+            if collapse:
+                if stacked is None:
+                    stacked = np.empty((len(found), vector.shape[0]), dtype=np.float32)
+                stacked[len(groups)] = vector
             groups.append(group)
         group.members.append(track)
         if collapse:
@@ -348,11 +377,11 @@ def _eligible(
                 by_digest.setdefault(track.audio_sha256, group)
     pool = []
     for group in groups:
-        best = best_known(group.members)
+        best = group.members[0] if len(group.members) == 1 else best_known(group.members)
         others = tuple(t.track_id for t in group.members if t is not best)
         vector = group.vector if best is group.members[0] else catalogue.vector(best.track_id)
         pool.append((Result(best, group.score, others), vector))
-    return pool
+    return pool, exhausted
 
 
 def _select(

@@ -243,6 +243,26 @@ class AudioSettings(_Group):
         return value
 
 
+class RetrySettings(_Group):
+    """How failures are retried: in place for the project's own servers, on a schedule after."""
+
+    model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}RETRY_", frozen=True, extra="ignore")
+
+    #: Seconds before the first in-place retry of a call to Kafka, Cassandra or S3; doubled per
+    #: attempt with jitter, up to ``max_backoff_s``. These are retried for as long as the outage
+    #: lasts: the agent holds its partition and resumes by itself.
+    backoff_s: float = Field(default=0.5, gt=0)
+    max_backoff_s: float = Field(default=30.0, gt=0)
+    #: Seconds before a track whose audio failed for now (a timeout, a 5xx, a source that stayed
+    #: unreachable) is tried again; doubled per attempt with jitter, up to ``max_delay_s``.
+    delay_s: float = Field(default=60.0, gt=0)
+    max_delay_s: float = Field(default=3600.0, gt=0)
+    #: Scheduled attempts before such a track is recorded ``unavailable`` with the last reason.
+    limit: int = Field(default=5, ge=0, le=100)
+    #: Seconds between the leader's looks for scheduled retries that are due.
+    sweep_interval_s: float = Field(default=10.0, gt=0)
+
+
 class IndexSettings(_Group):
     """The indexer: how often and how ANNOY snapshots are built."""
 
@@ -299,6 +319,10 @@ class WorkerSettings(_Group):
     session_timeout_s: float = Field(default=60.0, ge=6.0, le=300.0)
     #: Seconds between heartbeats; must be well under the session timeout (a third at most).
     heartbeat_interval_s: float = Field(default=3.0, gt=0)
+    #: Test-only fault injection: the worker kills itself with SIGKILL right after finishing
+    #: the per-track step of this name (e.g. ``features.upsert``; see ``streams.steps``).
+    #: Empty (the default): never.
+    crash_after: str = Field(default="", pattern=r"^[a-z_.]*$")
 
     @field_validator("heartbeat_interval_s")
     @classmethod
@@ -330,6 +354,7 @@ class Settings(_Group):
     deezer: DeezerSettings = Field(default_factory=DeezerSettings)
     audio: AudioSettings = Field(default_factory=AudioSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
 
     def path(self, value: Path) -> Path:
         """Resolve a configured path against the project root unless it is absolute."""
@@ -398,6 +423,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
             deezer=read(DeezerSettings),
             audio=read(AudioSettings),
             index=read(IndexSettings),
+            retry=read(RetrySettings),
         )
     except ValidationError as exc:
         raise _settings_error(Settings, exc) from None

@@ -6,8 +6,10 @@ SAI index on ``audio_status``); writes nothing.
 
 After a model change, vectors of the new version are written beside the old ones while
 ``spotrec reindex --from tracks`` runs. A track is *missing* from the new version while it has a
-vector of another version and none of this one, unless its audio turned out unusable or failed
-on this pass (it would otherwise hold back the switch for ever). A snapshot built with nothing
+vector of another version and none of this one, unless its audio turned out unusable on this
+pass (``unavailable``: it would otherwise hold back the switch for ever). A track whose audio
+only ``failed`` for now is not excused: the retry schedule tries it again until it is indexed or,
+after ``SPOTREC_RETRY_LIMIT`` tries, recorded ``unavailable``. A snapshot built with nothing
 missing is complete; query nodes switch model versions only to a complete snapshot.
 """
 
@@ -21,8 +23,9 @@ from snapshots.source import PAGE_ROWS, checked_keyspace
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_BUCKETS
 
-#: Statuses that excuse a track from the new version: its audio could not be had or used.
-EXCUSED = ("unavailable", "failed")
+#: Statuses that excuse a track from the new version: its audio cannot be had or used. ``failed``
+#: is not one: such a track is retried on a schedule until it is indexed or given up on.
+EXCUSED = ("unavailable",)
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,29 @@
 """Deezer's public API: playlist tracks, tracks by id or by ISRC, and their preview URLs.
 
 Reads ``SPOTREC_DEEZER_API_URL`` over one aiohttp session per client, at most
-``SPOTREC_DEEZER_RATE_PER_S`` requests a second; writes nothing. Deezer reports errors as
-``{"error": {...}}`` bodies, often with HTTP 200, so every body is checked: code 4 (quota) is
-retried with back-off, code 800 ("no data") means not found. Preview URLs are signed and expire,
-so callers resolve one just before downloading it.
+``SPOTREC_DEEZER_RATE_PER_S`` requests a second (a limiter the worker shares between all its
+clients); writes nothing. Deezer reports errors as ``{"error": {...}}`` bodies, often with HTTP
+200, so every body is checked: code 4 (quota) is retried with back-off (the bounded third-party
+policy of ``streams.retries``), code 800 ("no data") means not found. Preview URLs are signed and
+expire, so callers resolve one just before downloading it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from config.settings import DeezerSettings
 from schemas.tracks import TrackDiscoveredV1
-from sources.backoff import backoff_delay
 from sources.errors import PlaylistNotFound, SourceError, SourceUnavailable, TrackNotFound
 from sources.stats import SkipReason
 from sources.tracks import discovered, normalize_isrc, track_id
+from streams.retries import retried, third_party
 
 logger = logging.getLogger(__name__)
 
@@ -71,32 +72,19 @@ def track_from_deezer(obj: Mapping[str, Any]) -> TrackDiscoveredV1 | SkipReason:
     )
 
 
-class RateLimiter:
-    """At most ``rate_per_s`` acquisitions a second, spaced evenly, for one client."""
-
-    def __init__(self, rate_per_s: float) -> None:
-        self.interval = 1.0 / rate_per_s
-        self._next = 0.0
-        self._lock = asyncio.Lock()
-
-    async def acquire(self) -> None:
-        """Wait until the next request may be sent."""
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-                now = self._next
-            self._next = now + self.interval
+def rate_limiter(rate_per_s: float) -> AsyncLimiter:
+    """At most ``rate_per_s`` requests a second, spaced evenly (no bursts); share one per worker."""
+    return AsyncLimiter(1, 1.0 / rate_per_s)
 
 
 class DeezerClient:
     """A Deezer API client: rate-limited, retrying throttled and failed calls with back-off."""
 
-    def __init__(self, settings: DeezerSettings) -> None:
+    def __init__(self, settings: DeezerSettings, limiter: AsyncLimiter | None = None) -> None:
+        """Use ``limiter`` when given (a worker's one limit for Deezer), else one of its own."""
         self.settings = settings
         self.base = URL(settings.api_url.rstrip("/") + "/")
-        self.limiter = RateLimiter(settings.rate_per_s)
+        self.limiter = limiter or rate_limiter(settings.rate_per_s)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -158,17 +146,8 @@ class DeezerClient:
         self, path: str, params: Mapping[str, str | int] | None = None
     ) -> dict[str, Any]:
         """GET ``path``; retriable failures are tried again, up to ``retries`` times."""
-        attempt = 0
-        while True:
-            try:
-                return await self._get_once(path, params or {})
-            except SourceUnavailable as exc:
-                attempt += 1
-                if attempt > self.settings.retries:
-                    raise
-                delay = backoff_delay(attempt, self.settings.backoff_s)
-                logger.info("%s; retry %d in %.2f s", exc, attempt, delay)
-                await asyncio.sleep(delay)
+        policy = third_party(self.settings.retries, self.settings.backoff_s, f"Deezer /{path}")
+        return await retried(policy, lambda: self._get_once(path, params or {}))
 
     async def playlist_pages(self, playlist_id: str) -> AsyncIterator[list[Mapping[str, Any]]]:
         """Yield the track objects of a playlist, one page at a time.

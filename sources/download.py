@@ -22,7 +22,6 @@ from yarl import URL
 from config.settings import Settings
 from features.audio import CONTENT_TYPES
 from schemas.tracks import TrackDiscoveredV1
-from sources.backoff import backoff_delay
 from sources.deezer import DeezerClient
 from sources.errors import (
     AudioError,
@@ -35,6 +34,7 @@ from sources.errors import (
 from sources.hosts import PinnedResolver, check_url
 from sources.local import local_roots, root_of
 from sources.tracks import normalize_isrc
+from streams.retries import retried, third_party
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Bodies of these types are error or portal pages, never audio.
 _NOT_AUDIO = frozenset({"text/html", "text/plain", "application/json", "application/xml"})
 _CHUNK = 64 * 1024
+
+
+class _Resolved(Exception):
+    """Carries a Deezer look-up's final error past the download's retries (not retried twice)."""
+
+    def __init__(self, error: SourceError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -142,25 +150,24 @@ class AudioFetcher:
         if scheme not in ("url", "deezer", "isrc"):
             msg = f"unknown audio locator scheme {scheme!r}"
             raise AudioRefused(msg)
-        attempt = 0
-        while True:
+
+        async def attempt() -> FetchedAudio:
             url, source = rest, ""
             if scheme != "url":
-                # Resolved on every attempt: a signed preview URL may expire while we back off.
-                # Errors here were already retried by the Deezer client.
-                url, source = await self._resolve(scheme, rest)
-            try:
-                data, content_type, host = await self._download(url)
-            except SourceUnavailable as exc:
-                attempt += 1
-                if attempt > self.audio.retries:
-                    raise
-                delay = backoff_delay(attempt, self.audio.backoff_s)
-                logger.info("%s: %s; retry %d in %.2f s", _label(ref), exc, attempt, delay)
-                await asyncio.sleep(delay)
-                continue
+                # Resolved on every try: a signed preview URL may expire while we back off.
+                try:
+                    url, source = await self._resolve(scheme, rest)
+                except SourceError as exc:  # the Deezer client retried it already
+                    raise _Resolved(exc) from exc
+            data, content_type, host = await self._download(url)
             digest = hashlib.sha256(data).hexdigest()
             return FetchedAudio(data, digest, content_type, source or f"url:{host}")
+
+        policy = third_party(self.audio.retries, self.audio.backoff_s, f"audio {_label(ref)}")
+        try:
+            return await retried(policy, attempt)
+        except _Resolved as resolved:
+            raise resolved.error from None
 
     async def _resolve(self, scheme: str, rest: str) -> tuple[str, str]:
         """A fresh preview URL for ``deezer:<id>`` or ``isrc:<ISRC>``, and its provenance."""

@@ -111,6 +111,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE {ks}.model_versions ADD IF NOT EXISTS dim int",
         ),
     ),
+    Migration(
+        "0004_retry_schedule",
+        (
+            # Work that failed for now (a source unreachable, a CDN's 5xx), waiting for its next
+            # try: the original record's bytes, when it is due, and which try it will be. One
+            # row per try, so the sweeper deleting the row it re-sent never deletes the next.
+            """CREATE TABLE IF NOT EXISTS {ks}.retry_schedule (
+                kind text,
+                item_id text,
+                attempt int,
+                due_at timestamp,
+                topic text,
+                item_key blob,
+                payload blob,
+                reason text,
+                PRIMARY KEY ((kind), item_id, attempt)
+            )""",
+        ),
+    ),
 )
 
 

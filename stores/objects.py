@@ -1,6 +1,8 @@
 """The S3-compatible object store through aiobotocore: audio clips and index snapshots.
 
-Reads the ``s3`` settings group; reads and writes objects in the configured bucket.
+Reads the ``s3`` settings group; reads and writes objects in the configured bucket. Driver
+errors leave as ``stores.errors`` types: ``StoreUnavailable`` (retriable: down, timed out, 5xx)
+or ``StoreRejected``; a missing key as :class:`ObjectNotFound`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from aiobotocore.session import get_session
 from botocore.exceptions import ClientError
 
 from config.settings import S3Settings
+from stores.errors import DRIVER_ERRORS, StoreError, store_error
 
 
-class ObjectNotFound(KeyError):
-    """No object under the requested key."""
+class ObjectNotFound(StoreError, KeyError):
+    """No object under the requested key (not retriable)."""
 
 
 @asynccontextmanager
@@ -95,12 +98,23 @@ class ObjectStore:
         await self.stop()
 
     async def put(
-        self, key: str, body: bytes, content_type: str = "application/octet-stream"
+        self,
+        key: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
     ) -> None:
-        """Store ``body`` under ``key``, replacing any previous object."""
-        await self._client.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType=content_type
-        )
+        """Store ``body`` under ``key``, replacing any previous object, with ``metadata``."""
+        try:
+            await self._client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata=metadata or {},
+            )
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"S3 put {key}") from exc
 
     async def get(self, key: str) -> bytes:
         """The bytes stored under ``key``.
@@ -110,17 +124,38 @@ class ObjectStore:
         """
         try:
             response = await self._client.get_object(Bucket=self.bucket, Key=key)
+            async with response["Body"] as stream:
+                data: bytes = await stream.read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                 raise ObjectNotFound(key) from exc
-            raise
-        async with response["Body"] as stream:
-            data: bytes = await stream.read()
+            raise store_error(exc, f"S3 get {key}") from exc
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"S3 get {key}") from exc
         return data
+
+    async def head(self, key: str) -> dict[str, Any] | None:
+        """The size, content type and metadata of the object under ``key``; ``None`` if absent."""
+        try:
+            response = await self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NotFound"}:
+                return None
+            raise store_error(exc, f"S3 head {key}") from exc
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"S3 head {key}") from exc
+        return {
+            "size": int(response.get("ContentLength", 0)),
+            "content_type": str(response.get("ContentType", "")),
+            "metadata": dict(response.get("Metadata", {})),
+        }
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; removing a missing key is not an error (S3 semantics)."""
-        await self._client.delete_object(Bucket=self.bucket, Key=key)
+        try:
+            await self._client.delete_object(Bucket=self.bucket, Key=key)
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"S3 delete {key}") from exc
 
     async def keys(self, prefix: str = "") -> AsyncIterator[str]:
         """Every key under ``prefix``, across all listing pages."""
@@ -130,6 +165,9 @@ class ObjectStore:
     async def listing(self, prefix: str = "") -> AsyncIterator[tuple[str, datetime]]:
         """Every key under ``prefix`` with its last-modified time, across all listing pages."""
         paginator = self._client.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"], item["LastModified"]
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], item["LastModified"]
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"S3 listing {prefix}") from exc

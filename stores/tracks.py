@@ -4,14 +4,14 @@ Reads and writes ``<keyspace>.tracks``, ``<keyspace>.embeddings`` and
 ``<keyspace>.model_versions``. Every write is an upsert keyed by track id (and model version),
 so a replayed event rewrites the same row: at-least-once delivery never duplicates a track.
 A vector goes to the ``embeddings`` column of its length, and the model version's row records
-that length.
+that length. Driver errors leave as ``stores.errors`` types (``StoreUnavailable`` is retriable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,8 +20,9 @@ from cassandra.query import PreparedStatement
 
 from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
-from stores.cassandra import CassandraSession
-from stores.migrations import EMBEDDING_BUCKETS, embedding_column
+from stores.cassandra import CassandraSession, Row
+from stores.errors import DRIVER_ERRORS, store_error
+from stores.migrations import EMBEDDING_BUCKETS, EMBEDDING_COLUMNS, embedding_column
 
 #: Where a track stands. ``unavailable``: no audio could be had, for a reason that retrying
 #: will not change; ``failed``: a transient failure, retried when the track is ingested again.
@@ -56,8 +57,24 @@ class TrackStore:
     async def _stmt(self, query: str) -> PreparedStatement:
         # Prepared once per store: vectors must be bound through prepared statements anyway.
         if query not in self._prepared:
-            self._prepared[query] = await self.db.prepare(query.format(ks=self.ks))
+            try:
+                self._prepared[query] = await self.db.prepare(query.format(ks=self.ks))
+            except DRIVER_ERRORS as exc:
+                raise store_error(exc, "Cassandra prepare") from exc
         return self._prepared[query]
+
+    async def _execute(self, stmt: PreparedStatement, params: Sequence[Any]) -> list[Row]:
+        try:
+            return await self.db.execute(stmt, params)
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"Cassandra {stmt.query_string.split()[0]}") from exc
+
+    async def _stream(self, stmt: PreparedStatement, params: Sequence[Any]) -> AsyncIterator[Row]:
+        try:
+            async for row in self.db.stream(stmt, params):
+                yield row
+        except DRIVER_ERRORS as exc:
+            raise store_error(exc, f"Cassandra {stmt.query_string.split()[0]}") from exc
 
     async def upsert_track(
         self,
@@ -78,7 +95,7 @@ class TrackStore:
             "source = ?, source_ref = ?, audio_ref = ?, updated_at = toTimestamp(now()), "
             "discovered_at = toTimestamp(now()) WHERE track_id = ?"
         )
-        await self.db.execute(
+        await self._execute(
             stmt,
             (
                 name,
@@ -120,12 +137,12 @@ class TrackStore:
             "UPDATE {ks}.tracks SET audio_status = ?, audio_error = ?, audio_source = ?, "
             "status_at = toTimestamp(now()) WHERE track_id = ?"
         )
-        await self.db.execute(stmt, (status, error, audio_source, track_id))
+        await self._execute(stmt, (status, error, audio_source, track_id))
 
     async def status(self, track_id: str) -> str | None:
         """The track's status, or ``None`` if the track is unknown."""
         stmt = await self._stmt("SELECT audio_status FROM {ks}.tracks WHERE track_id = ?")
-        rows = await self.db.execute(stmt, (track_id,))
+        rows = await self._execute(stmt, (track_id,))
         return rows[0]["audio_status"] if rows else None
 
     async def settled(self, track_id: str, model_version: str) -> bool:
@@ -148,7 +165,7 @@ class TrackStore:
         )
         page: list[TrackRow] = []
         seen = 0
-        async for row in self.db.stream(stmt, (status,)):
+        async for row in self._stream(stmt, (status,)):
             if seen >= offset:
                 page.append(_row(row))
                 if len(page) == limit:
@@ -162,7 +179,7 @@ class TrackStore:
             "SELECT track_id FROM {ks}.embeddings "
             "WHERE model_version = ? AND bucket = ? AND track_id = ?"
         )
-        rows = await self.db.execute(stmt, (model_version, bucket_of(track_id), track_id))
+        rows = await self._execute(stmt, (model_version, bucket_of(track_id), track_id))
         return bool(rows)
 
     async def upsert_embedding(
@@ -186,7 +203,7 @@ class TrackStore:
             f"INSERT INTO {{ks}}.embeddings (model_version, bucket, track_id, {column}, tags, "
             "audio_source, audio_sha256, extracted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         )
-        await self.db.execute(
+        await self._execute(
             stmt,
             (
                 model_version,
@@ -200,13 +217,13 @@ class TrackStore:
             ),
         )
 
-    async def store_features(self, records: Sequence[FeaturesExtractedV1]) -> None:
-        """Store a batch of vectors as ``features-extracted.v1`` carries them, and settle them.
+    async def store_vectors(self, records: Sequence[FeaturesExtractedV1]) -> None:
+        """Store a batch of vectors and move their model versions' change marks.
 
         The model version's change mark moves after the vectors are written and before any
         track is marked extracted: a crash in between leaves the tracks unsettled, so the
-        replayed events redo the batch and move the mark again, and the indexer never misses
-        a vector.
+        replayed events complete the batch and move the mark again, and the indexer never
+        misses a vector.
 
         Raises:
             ValueError: The vectors of one model version differ in length, or no column holds
@@ -239,11 +256,71 @@ class TrackStore:
         )
         for model_version, dim in dims.items():
             await self.touch_model_version(model_version, dim)
+
+    async def mark_extracted(self, records: Sequence[FeaturesExtractedV1]) -> None:
+        """Settle the tracks of stored vectors (status ``extracted``)."""
         await asyncio.gather(
             *(
                 self.set_status(r.track_id, "extracted", audio_source=r.audio_source)
                 for r in records
             )
+        )
+
+    async def store_features(self, records: Sequence[FeaturesExtractedV1]) -> None:
+        """Store a batch of vectors as ``features-extracted.v1`` carries them, and settle them.
+
+        Raises:
+            ValueError: As :meth:`store_vectors`.
+        """
+        await self.store_vectors(records)
+        await self.mark_extracted(records)
+
+    async def features(self, track_id: str, model_version: str) -> FeaturesExtractedV1 | None:
+        """The stored vector of a track as ``features-extracted.v1`` carries it, if any."""
+        columns = ", ".join(EMBEDDING_COLUMNS.values())
+        stmt = await self._stmt(
+            f"SELECT {columns}, tags, audio_source, audio_sha256, extracted_at "
+            "FROM {ks}.embeddings WHERE model_version = ? AND bucket = ? AND track_id = ?"
+        )
+        rows = await self._execute(stmt, (model_version, bucket_of(track_id), track_id))
+        if not rows:
+            return None
+        row = rows[0]
+        vector = next((row[c] for c in EMBEDDING_COLUMNS.values() if row[c] is not None), None)
+        if vector is None:
+            return None
+        tags = sorted((row["tags"] or {}).items(), key=lambda item: -item[1])
+        extracted = row["extracted_at"]
+        return FeaturesExtractedV1(
+            track_id=track_id,
+            model_version=model_version,
+            embedding=[float(v) for v in vector],
+            audio_source=row["audio_source"] or "",
+            audio_sha256=row["audio_sha256"] or "",
+            tags=[[str(name), float(p)] for name, p in tags],
+            extracted_at=extracted.replace(tzinfo=UTC).timestamp() if extracted else 0.0,
+        )
+
+    async def discovered(self, track_id: str) -> TrackDiscoveredV1 | None:
+        """The ``track-discovered.v1`` record of a known track, rebuilt from its row."""
+        stmt = await self._stmt(
+            "SELECT name, artists, album, duration_ms, isrc, source, source_ref, audio_ref "
+            "FROM {ks}.tracks WHERE track_id = ?"
+        )
+        rows = await self._execute(stmt, (track_id,))
+        if not rows or rows[0]["source"] is None:
+            return None
+        row = rows[0]
+        return TrackDiscoveredV1(
+            track_id=track_id,
+            name=row["name"] or "",
+            artists=list(row["artists"] or []),
+            source=row["source"],
+            source_ref=row["source_ref"] or "",
+            audio_refs=(row["audio_ref"] or "").split(),
+            album=row["album"],
+            duration_ms=row["duration_ms"],
+            isrc=row["isrc"],
         )
 
     async def touch_model_version(self, model_version: str, dim: int) -> None:
@@ -257,7 +334,7 @@ class TrackStore:
             "UPDATE {ks}.model_versions SET updated_at = toTimestamp(now()), dim = ? "
             "WHERE model_version = ?"
         )
-        await self.db.execute(stmt, (dim, model_version))
+        await self._execute(stmt, (dim, model_version))
 
 
 def _row(row: dict[str, Any]) -> TrackRow:

@@ -1,77 +1,105 @@
-"""The worker's long-lived connections, opened once when the worker starts and closed at stop.
+"""The worker's resources as a Faust service: opened once when the worker starts, closed at stop.
 
-Reads the settings; holds a Cassandra session (and the track store over it), the object store,
-the playlist crawler, the audio fetcher, and the feature extractor (loaded on first use: only
-workers that extract pay for TensorFlow and the weights).
+Reads the settings through ``streams.app``; builds the one :class:`~streams.resources.Resources`
+of this worker process, whose records are produced through the Faust app's topics (each send
+awaited until the broker has it), and registers it with the app. Agents wait for
+:meth:`ResourcesService.ready` before their first event.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
+from typing import Any
 
 import faust
+from faust.types import EventT, TopicT
 
-from config.settings import Settings
-from features.extractor import Extractor, load_extractor
-from sources.crawler import PlaylistCrawler
-from sources.deezer import DeezerClient
-from sources.download import AudioFetcher
-from stores.cassandra import CassandraSession
-from stores.objects import ObjectStore
-from stores.tracks import TrackStore
-from streams.app import app, settings
+from streams.app import app, model_version, settings
+from streams.errors import topic_error
+from streams.names import (
+    AUDIO_STORED,
+    FEATURES_EXTRACTED,
+    INDEX_UPDATED,
+    PLAYLISTS,
+    TRACK_DISCOVERED,
+)
+from streams.resources import Headers, Resources
+from streams.topics import (
+    audio_stored_topic,
+    features_extracted_topic,
+    index_updated_topic,
+    playlists_topic,
+    track_discovered_topic,
+)
+
+_TOPICS: Mapping[str, TopicT] = {
+    PLAYLISTS: playlists_topic,
+    TRACK_DISCOVERED: track_discovered_topic,
+    AUDIO_STORED: audio_stored_topic,
+    FEATURES_EXTRACTED: features_extracted_topic,
+    INDEX_UPDATED: index_updated_topic,
+}
 
 
-class Resources(faust.Service):
-    """Connections shared by every agent of one worker process."""
+async def faust_emit(topic: str, key: bytes | None, value: bytes, headers: Headers = ()) -> None:
+    """Produce through the app's producer and wait for the broker's acknowledgement.
 
-    def __init__(self, settings: Settings, **kwargs: object) -> None:
+    ``send`` only queues the record; awaiting the future it returns is what confirms delivery,
+    so an agent never acknowledges its input before its output is safely in Kafka.
+    """
+    channel = _TOPICS[topic]
+    try:
+        delivery = await channel.send(key=key, value=value, headers=list(headers) or None)
+        await delivery
+    except Exception as exc:
+        raise topic_error(exc, channel.get_topic_name()) from exc
+
+
+async def flush_produced() -> None:
+    """Wait until every record queued on the app's producer has been sent.
+
+    For sends whose future the agent does not hold (the dead-letter helper queues its record):
+    called before the agent moves on, so the input is not acknowledged ahead of its output.
+    """
+    await app.producer.flush()
+
+
+def headers_of(event: EventT[Any]) -> dict[str, bytes]:
+    """An event's headers as a name -> bytes mapping."""
+    headers = event.headers or {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {str(k): bytes(v) for k, v in items if isinstance(v, bytes | bytearray)}
+
+
+class ResourcesService(faust.Service):
+    """Starts and stops the worker's :class:`Resources` with the Faust worker."""
+
+    def __init__(self, resources: Resources, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]  # mode.Service keyword arguments
-        self.settings = settings
-        self.db = CassandraSession(settings.cassandra)
-        self.tracks = TrackStore(self.db, settings.cassandra.keyspace)
-        self.objects = ObjectStore(settings.s3)
-        # One Deezer client for crawling and fetching: its rate limit is the worker's.
-        self.deezer = DeezerClient(settings.deezer)
-        self.crawler = PlaylistCrawler(settings, self.deezer)
-        self.fetcher = AudioFetcher(settings, self.deezer)
-        self._extractor: Extractor | None = None
-        self._extractor_lock = asyncio.Lock()
+        self.resources = resources
         self._ready = asyncio.Event()
 
     async def on_start(self) -> None:
         """Open every connection before any agent runs."""
-        await self.db.start()
-        await self.objects.start()
-        await self.deezer.start()
-        await self.crawler.start()
-        await self.fetcher.start()
+        await self.resources.start()
         self._ready.set()
 
-    async def ready(self) -> None:
-        """Wait until every connection is open.
+    async def ready(self) -> Resources:
+        """Wait until every connection is open, and return the resources.
 
         Faust starts services like this one after the agents, so each agent waits here before
         taking its first event.
         """
         await self._ready.wait()
+        return self.resources
 
     async def on_stop(self) -> None:
-        """Close in the reverse order."""
-        await self.fetcher.stop()
-        await self.crawler.stop()
-        await self.deezer.stop()
-        await self.objects.stop()
-        await self.db.stop()
-
-    async def extractor(self) -> Extractor:
-        """The configured extractor, loaded (weights checked) on first use."""
-        async with self._extractor_lock:
-            if self._extractor is None:
-                self._extractor = await asyncio.to_thread(load_extractor, self.settings.model)
-            return self._extractor
+        """Close every connection."""
+        await self.resources.stop()
 
 
-resources = Resources(settings)
+resources = Resources(settings, model_version, faust_emit)
+service = ResourcesService(resources)
 # faust types app.service() as taking a class; it accepts an instance as well (and returns it).
-app.service(resources)  # type: ignore[arg-type]  # see the comment above
+app.service(service)  # type: ignore[arg-type]  # see the comment above

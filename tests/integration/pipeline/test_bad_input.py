@@ -162,7 +162,7 @@ def corpus(root: Path, outside: Path, cdn: FakeCdn, catalogue: Catalogue) -> lis
         Bad("audio_silent", tracks, _track("audio_silent", f"file:{f['silent']}"), gone, "silent"),
         Bad("audio_html", tracks, _track("audio_html", f"file:{f['html']}"), gone, "not a readable"),
         Bad("audio_garbage", tracks, _track("audio_garbage", f"file:{f['garbage']}"), gone, "not a readable"),
-        Bad("as_missing_object", AUDIO_STORED, AudioStoredV1(track_id="test:as_missing_object", object_key="audio/none", sha256="0" * 64, size=1, audio_source="file:x").dumps(), failed, "audio object audio/none is missing"),
+        Bad("as_missing_object", AUDIO_STORED, AudioStoredV1(track_id="test:as_missing_object", object_key="audio/none", sha256="0" * 64, size=1, audio_source="file:x").dumps(), gone, "audio object audio/none is missing"),
         # --- faults that may pass: recorded failed (retried later), with the reason
         Bad("cdn_500", tracks, _track("cdn_500", f"url:{cdn.url('/status/500')}"), failed, "HTTP 500"),
         Bad("cdn_slow", tracks, _track("cdn_slow", f"url:{cdn.url('/stall')}"), failed, "timed out"),

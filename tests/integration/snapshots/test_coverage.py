@@ -37,12 +37,15 @@ async def test_a_new_version_is_incomplete_until_every_track_has_a_vector(
     assert (built.manifest.count, built.manifest.missing) == (2, 3)
     assert not built.manifest.complete
 
-    # Audio that turned out unusable, or failed on this pass, holds nothing back.
+    # Audio that turned out unusable holds nothing back; audio that only failed for now does:
+    # the retry schedule tries it again until it has a vector or is given up on.
     tracks = TrackStore(db, unique)
     await tracks.set_status("t3", "unavailable", error="preview gone")
     await tracks.set_status("t4", "failed", error="timed out")
-    assert (await measure(db, unique, NEW)).missing == 1
+    assert (await measure(db, unique, NEW)).missing == 2
     await write_tracks(db, unique, NEW, ["t5"], vectors[4:])
+    assert (await measure(db, unique, NEW)).missing == 1
+    await tracks.set_status("t4", "unavailable", error="gave up after 5 scheduled retries")
     built = await build_snapshot(db, unique, NEW, 2, tmp_path / "full")
     assert (built.manifest.count, built.manifest.missing, built.manifest.complete) == (3, 0, True)
 

@@ -1,13 +1,10 @@
-"""Error flags and messages, back-off bounds, crawl counts, and the Deezer rate limiter."""
+"""Error flags and messages, crawl counts, and the Deezer rate limiter."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from sources.backoff import backoff_delay
-from sources.deezer import RateLimiter
+from sources.deezer import rate_limiter
 from sources.errors import (
     AudioError,
     AudioRefused,
@@ -53,14 +50,6 @@ def test_audio_unavailable_carries_one_reason_per_locator() -> None:
     assert "HTTP 404" in str(error) and "not found" in str(error)
 
 
-@pytest.mark.parametrize("attempt", [1, 2, 3, 6])
-def test_backoff_doubles_and_jitters_within_bounds(attempt: int) -> None:
-    ceiling = 0.5 * 2 ** (attempt - 1)
-    delays = {backoff_delay(attempt, 0.5) for _ in range(50)}
-    assert all(ceiling / 2 <= d <= ceiling for d in delays)
-    assert len(delays) > 1  # jittered, not fixed
-
-
 def test_crawl_stats_count_and_describe() -> None:
     stats = CrawlStats()
     stats.skip("episode")
@@ -80,7 +69,7 @@ def test_track_ids_prefer_the_isrc() -> None:
 
 
 async def test_rate_limiter_spaces_requests() -> None:
-    limiter = RateLimiter(rate_per_s=50.0)
+    limiter = rate_limiter(50.0)
     loop = asyncio.get_running_loop()
     started = loop.time()
     for _ in range(6):
