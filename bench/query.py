@@ -211,7 +211,7 @@ async def _wait_ready(port: int, deadline_s: float = 120.0) -> None:
     async with aiohttp.ClientSession() as http:
         while time.monotonic() - started < deadline_s:
             try:
-                async with http.get(f"http://127.0.0.1:{port}/readyz") as response:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     if response.status == 200:
                         return
             except aiohttp.ClientError:
