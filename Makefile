@@ -9,7 +9,7 @@ SPOTREC := $(BIN)/spotrec
 CHECKED := cli config infra stores streams agents api schemas features snapshots sources tests bench
 
 .PHONY: help demo install jars weights up down status migrate worker api \
-        test test-unit test-integration browser lint fmt typecheck bench-servers bench-pipeline clean
+        test test-unit test-integration browser lint fmt typecheck bench-servers bench-pipeline bench-faults clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -86,6 +86,9 @@ bench-servers: install jars ## measure cold and warm start time and memory of ea
 bench-pipeline: install jars weights ## measure pipeline throughput, indexing latency and reindex time
 	$(BIN)/spotrec up
 	$(BIN)/python -m bench.pipeline
+
+bench-faults: install jars weights ## kill each server, the worker and a query node's store mid-ingest; print what it cost
+	$(BIN)/python -m bench.faults
 
 clean: down ## stop the servers and remove their data (keeps .venv, jars and weights)
 	rm -rf run

@@ -12,6 +12,7 @@ from typing import Any
 from faust.types import StreamT
 
 from schemas.audio import AudioStoredV1
+from streams import metrics
 from streams.app import app, settings
 from streams.dead_letters import dead_letter
 from streams.embed import decode_batch, embed_batch
@@ -38,6 +39,7 @@ async def extract_features(stream: StreamT[Any]) -> None:
         settings.model.batch_size, within=BATCH_WINDOW_S
     )
     async for events in batches:
+        metrics.batch(AGENT, len(events))
         decoded = decode_batch([event.message.value for event in events])
         batch = [item for item in decoded if isinstance(item, AudioStoredV1)]
         parked_batch = await guarded(res, AGENT, partial(_embed, res, batch)) if batch else None

@@ -113,7 +113,10 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
             f"{api}/recommend", params={"track_id": query["track_id"], "k": "5"}
         ) as r:
             body = await r.json()
-    print(f"\nindexed {listing['total']} tracks in snapshot {listing['snapshot']}")
+    print(
+        f"\nindexed {listing['total']} tracks with model {listing['model']} "
+        f"in snapshot {listing['snapshot']}"
+    )
     print(f"\ntracks that sound like {query['name']!r}:")
     for result in body["results"]:
         print(f"  {result['score']:.3f}  {result['name']}")

@@ -30,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "SPOTREC_"
 
 #: The embedding model used unless ``SPOTREC_MODEL_VERSION`` names another.
-DEFAULT_MODEL = "choi2017-calibrated"
+DEFAULT_MODEL = "musicnn-msd"
 
 
 class SettingsError(ValueError):
@@ -143,8 +143,9 @@ class ModelSettings(_Group):
     model_config = SettingsConfigDict(env_prefix=f"{ENV_PREFIX}MODEL_", frozen=True, extra="ignore")
 
     weights_dir: Path = Path("models/choi2017")
-    #: A model name or full version: ``choi2017-calibrated`` (frozen normalisation statistics,
-    #: batch-independent) or ``choi2017`` (the faithful per-example port).
+    #: A model name or full version: ``musicnn-msd`` (the MSD_musicnn port, 200-d),
+    #: ``choi2017-calibrated`` (Choi's convnet with frozen normalisation statistics, 160-d) or
+    #: ``choi2017`` (its faithful per-example port, 160-d).
     version: str = DEFAULT_MODEL
     #: The frozen statistics of ``choi2017-calibrated`` (``spotrec calibrate`` writes one).
     calibration_file: Path = Path("features/calibration/choi2017-calibrated.json")

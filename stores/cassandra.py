@@ -15,13 +15,19 @@ from typing import Any, Self, TypeAlias
 from cassandra import ConsistencyLevel
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
 from cassandra.query import PreparedStatement, dict_factory
 
 from config.settings import CassandraSettings
 
 Row = dict[str, Any]
 Statement: TypeAlias = str | PreparedStatement
+
+#: Longest wait between the driver's attempts to reconnect to a node that went down. The
+#: driver's default grows to ten minutes, so a node back after a two-minute outage could sit
+#: unused for minutes more while every query fails with ``NoHostAvailable``; an attempt every
+#: few seconds costs one TCP connect.
+RECONNECT_MAX_S = 2.0
 
 
 def make_cluster(settings: CassandraSettings) -> Cluster:
@@ -46,6 +52,10 @@ def make_cluster(settings: CassandraSettings) -> Cluster:
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
         auth_provider=auth,
         connect_timeout=settings.request_timeout_s,
+        # Never give up on the node (the policy's default stops after 64 attempts).
+        reconnection_policy=ExponentialReconnectionPolicy(
+            base_delay=0.5, max_delay=RECONNECT_MAX_S, max_attempts=None
+        ),
     )
 
 

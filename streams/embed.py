@@ -27,6 +27,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1
 from stores.objects import ObjectNotFound
+from streams import metrics
 from streams.handling import Parked
 from streams.names import FEATURES_EXTRACTED
 from streams.resources import Resources
@@ -92,7 +93,9 @@ async def embed_batch(res: Resources, batch: Sequence[AudioStoredV1]) -> int:
     if to_embed:
         extractor = await res.extractor()
         clips = [p.audio for p in to_embed if p.audio is not None]
-        outcomes = await asyncio.to_thread(lambda: list(extractor.extract(clips)))
+        outcomes = await metrics.timed_extraction(
+            len(clips), asyncio.to_thread(lambda: list(extractor.extract(clips)))
+        )
         now = datetime.now(UTC).timestamp()
         for plan, outcome in zip(to_embed, outcomes, strict=True):
             item = plan.item

@@ -10,8 +10,10 @@ Metric names start with ``spotrec_worker_``; the README lists them.
 
 from __future__ import annotations
 
+import re
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import faust
 from faust.types import TP, EventT, StreamT
@@ -24,6 +26,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+T = TypeVar("T")
 
 #: One registry per process: a worker is one process with one app.
 REGISTRY = CollectorRegistry()
@@ -65,8 +69,8 @@ DEAD_LETTERS = Counter(
 )
 RETRIES = Counter(
     "spotrec_worker_retries",
-    "Retries of a failed operation, by agent and what was retried",
-    ["agent", "operation"],
+    "Retries in place of an operation that failed for now, by what was retried",
+    ["operation"],
     registry=REGISTRY,
 )
 INDEX_BUILDS = Counter(
@@ -115,15 +119,39 @@ def dead_lettered(agent: str, exc: BaseException | None) -> None:
     DEAD_LETTERS.labels(agent, type(exc).__name__ if exc is not None else "rejected").inc()
 
 
-def retried(agent: str, operation: str) -> None:
-    """One retry of ``operation`` by ``agent``."""
-    RETRIES.labels(agent, operation).inc()
+def retried(what: str) -> None:
+    """One retry in place of ``what``, counted by its kind.
+
+    The kind is ``what`` up to a ``/`` or ``:``, so a URL path or a track id never becomes a
+    label value.
+    """
+    RETRIES.labels(re.split(r"[/:]", what, maxsplit=1)[0].strip()[:48]).inc()
 
 
 def index_build(outcome: str, seconds: float) -> None:
     """One indexer build attempt: ``built``, ``nothing`` (no change) or ``failed``."""
     INDEX_BUILDS.labels(outcome).inc()
     INDEX_BUILD_SECONDS.labels(outcome).observe(seconds)
+
+
+async def timed_extraction(clips: int, work: Awaitable[T]) -> T:
+    """Await the extraction of ``clips`` clips, counting them and their time."""
+    started = time.perf_counter()
+    result = await work
+    extracted(clips, time.perf_counter() - started)
+    return result
+
+
+async def timed_index_build(work: Awaitable[T | None]) -> T | None:
+    """Await one indexer tick: ``built`` when it returns a broadcast, else ``nothing``."""
+    started = time.perf_counter()
+    try:
+        result = await work
+    except Exception:
+        index_build("failed", time.perf_counter() - started)
+        raise
+    index_build("built" if result is not None else "nothing", time.perf_counter() - started)
+    return result
 
 
 class PipelineSensor(faust.Sensor):

@@ -34,6 +34,7 @@ from tenacity.wait import wait_base
 from config.settings import RetrySettings
 from sources.errors import SourceError
 from stores.errors import StoreError, is_transient
+from streams import metrics
 from streams.errors import TopicError
 from streams.stats import WorkerStats
 
@@ -94,6 +95,7 @@ def _log_retry(
         delay = state.next_action.sleep if state.next_action is not None else 0.0
         if stats is not None:
             stats.in_place_retries[what] += 1
+        metrics.retried(what)
         logger.log(
             level,
             "%s failed (try %d): %s; retrying in %.1f s",

@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas.snapshots import IndexUpdatedV1
 from snapshots import indexer
+from streams import metrics
 from streams.names import INDEX_UPDATED
 from streams.resources import Resources
 
@@ -41,7 +42,9 @@ async def index_once(res: Resources) -> IndexUpdatedV1 | None:
     async def broadcast(update: IndexUpdatedV1) -> None:
         await res.emit(INDEX_UPDATED, res.model_version.encode(), update.dumps())
 
-    return await indexer.index_once(res.db, res.objects, res.settings, res.model_version, broadcast)
+    return await metrics.timed_index_build(
+        indexer.index_once(res.db, res.objects, res.settings, res.model_version, broadcast)
+    )
 
 
 async def sweep_audio(res: Resources) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import LOCAL_S3_SECRET, SettingsError, load_settings
+from features.versions import model_name_of, model_spec, model_version_of
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +115,19 @@ def test_settings_are_frozen() -> None:
     s = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         s.kafka.port = 1
+
+
+def test_the_default_model_is_musicnn(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test session pins a faster model for itself; the default is what a deployment gets.
+    monkeypatch.delenv("SPOTREC_MODEL_VERSION", raising=False)
+    model = load_settings().model
+    assert model.version == "musicnn-msd"
+    assert model_version_of(model).startswith("musicnn-msd.")
+    assert (model_spec(model.version).dim, model_spec(model.version).retrieval_space) == (
+        200,
+        "cosine",
+    )
+    # The other models stay selectable.
+    for name in ("choi2017", "choi2017-calibrated"):
+        monkeypatch.setenv("SPOTREC_MODEL_VERSION", name)
+        assert model_name_of(model_version_of(load_settings().model)) == name

@@ -39,9 +39,9 @@ class Pipeline:
     worker_log: Path
     env: dict[str, str]
     #: The worker's web address (its ``/metrics``).
-    worker_web: str = ""
-    #: An empty folder inside the worker's allowed roots, for tests that ingest new audio.
-    more_audio: Path = Path()
+    worker_web: str
+    #: An allowed root of the worker's, empty, for tests that ingest audio of their own.
+    more_audio: Path
 
 
 @pytest.fixture(scope="package")
@@ -80,6 +80,7 @@ async def pipeline(
                     log,
                     env,
                     f"http://127.0.0.1:{web_port}",
+                    more_audio,
                 )
         finally:
             await terminate(worker)

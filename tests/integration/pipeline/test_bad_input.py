@@ -5,8 +5,8 @@
 One ``spotrec worker`` on a deployment of the test's own, with the fake Spotify, Deezer and CDN
 servers. Every kind of bad input in :data:`CORPUS` goes to the topic it would arrive on,
 interleaved with good tracks; each must end as a dead letter or a track recorded ``unavailable``
-(or ``failed``, for faults that may pass) with a precise reason, the good tracks around them
-must be embedded, and the worker must stay up with no agent crashed. The README lists the kinds.
+(faults that may pass, after a short retry schedule) with a precise reason, the good tracks
+around them must be embedded, and the worker must stay up with no agent crashed. The README lists the kinds.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def corpus(root: Path, outside: Path, cdn: FakeCdn, catalogue: Catalogue) -> lis
     unknown_version = json.loads(_track("v9", "url:http://x"))
     unknown_version["__faust"] = {"ns": "spotrec.track_discovered.v9"}
     tracks = TRACK_DISCOVERED
-    dead, gone, failed = "dead-letter", "unavailable", "failed"
+    dead, gone = "dead-letter", "unavailable"
     return [
         # --- records that cannot be read: dead letters
         Bad("pl_not_utf8", PLAYLISTS, b"\xff\xfe\x00 playlist", dead, "not UTF-8"),
@@ -163,9 +163,9 @@ def corpus(root: Path, outside: Path, cdn: FakeCdn, catalogue: Catalogue) -> lis
         Bad("audio_html", tracks, _track("audio_html", f"file:{f['html']}"), gone, "not a readable"),
         Bad("audio_garbage", tracks, _track("audio_garbage", f"file:{f['garbage']}"), gone, "not a readable"),
         Bad("as_missing_object", AUDIO_STORED, AudioStoredV1(track_id="test:as_missing_object", object_key="audio/none", sha256="0" * 64, size=1, audio_source="file:x").dumps(), gone, "audio object audio/none is missing"),
-        # --- faults that may pass: recorded failed (retried later), with the reason
-        Bad("cdn_500", tracks, _track("cdn_500", f"url:{cdn.url('/status/500')}"), failed, "HTTP 500"),
-        Bad("cdn_slow", tracks, _track("cdn_slow", f"url:{cdn.url('/stall')}"), failed, "timed out"),
+        # --- faults that may pass: retried on a schedule, then unavailable with the last reason
+        Bad("cdn_500", tracks, _track("cdn_500", f"url:{cdn.url('/status/500')}"), gone, "HTTP 500"),
+        Bad("cdn_slow", tracks, _track("cdn_slow", f"url:{cdn.url('/stall')}"), gone, "timed out"),
     ]  # fmt: skip
 
 
@@ -211,6 +211,11 @@ async def test_every_kind_of_bad_input_is_refused_precisely_and_the_good_gets_th
                 ["127.0.0.1:*", "localhost:*", "169.254.169.254"]
             ),
             "SPOTREC_AUDIO_ALLOWED_ADDRESSES": json.dumps(["127.0.0.1"]),
+            # Faults that may pass are retried on a schedule: once, soon, then given up.
+            "SPOTREC_RETRY_LIMIT": "1",
+            "SPOTREC_RETRY_DELAY_S": "0.5",
+            "SPOTREC_RETRY_MAX_DELAY_S": "1",
+            "SPOTREC_RETRY_SWEEP_INTERVAL_S": "1",
         },
     )
     log = tmp_path / "worker.log"

@@ -1,11 +1,13 @@
 """A model change: ``spotrec reindex --from tracks``, interrupted and resumed, switches query nodes.
 
-Runs a deployment of its own on the real servers: a ``spotrec worker`` with the faithful model
-(``choi2017``) ingests the fake Spotify playlist, whose audio comes from the fake Deezer; an
-in-process query node configured for the default (calibrated) model serves that old snapshot,
-as nothing else exists. Then the worker is restarted with the default model, the reindex is
-interrupted with Ctrl-C part way through and run again, and the test checks the vectors of both
-versions in Cassandra, the audio fetched again, and the query node's switch.
+Runs a deployment of its own on the real servers: a ``spotrec worker`` with the previous default
+model (``choi2017-calibrated``, 160-d, z-scored) ingests the fake Spotify playlist, whose audio
+comes from the fake Deezer; an in-process query node configured for the default model
+(``musicnn-msd``, 200-d, plain cosine) serves that old snapshot, as nothing else exists. Then the
+worker is restarted with the default model, the reindex is interrupted with Ctrl-C part way
+through and run again, and the test checks the vectors of both versions in Cassandra, each in
+the column of its length, the audio fetched again, the new snapshot's length and transform, and
+the query node's switch.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from config.settings import Settings
-from features.versions import model_version_of
+from config.settings import DEFAULT_MODEL, Settings
+from features.versions import model_spec, model_version_of
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
+from stores.migrations import EMBEDDING_COLUMNS
 from stores.objects import ObjectStore
 from streams.names import TRACK_DISCOVERED
 from tests.fakes.catalogue import Catalogue, build_catalogue
@@ -45,7 +48,7 @@ from tests.processes import terminate
 
 #: A worker loads TensorFlow and the weights before its first batch.
 DEADLINE_S = 300.0
-OLD_MODEL = "choi2017"
+OLD_MODEL = "choi2017-calibrated"
 
 
 @dataclass
@@ -74,6 +77,19 @@ class Deployment:
             found.setdefault(row["model_version"], set()).add(row["track_id"])
         return found
 
+    async def lengths(self) -> dict[str, set[int]]:
+        """The lengths of Cassandra's vectors by model version, as read from their columns."""
+        ks = self.settings.cassandra.keyspace
+        columns = ", ".join(EMBEDDING_COLUMNS.values())
+        async with CassandraSession(self.settings.cassandra) as db:
+            rows = await db.execute(f"SELECT model_version, {columns} FROM {ks}.embeddings")
+        found: dict[str, set[int]] = {}
+        for row in rows:
+            for column in EMBEDDING_COLUMNS.values():
+                if row[column] is not None:
+                    found.setdefault(row["model_version"], set()).add(len(row[column]))
+        return found
+
     async def served(self, model_version: str) -> dict[str, Any] | None:
         """The query node's listing once it serves every expected track of ``model_version``."""
         response = await self.api.get("/tracks", params={"limit": 1000})
@@ -90,7 +106,7 @@ async def deployment(servers: Settings, tmp_path: Path) -> AsyncIterator[Deploym
     catalogue = build_catalogue()
     async with FakeSpotify(catalogue) as spotify, FakeDeezer(catalogue) as deezer:
         settings, env = await isolated_deployment(
-            servers, run=run, tmp=tmp_path, spotify=spotify, deezer=deezer
+            servers, run=run, tmp=tmp_path, spotify=spotify, deezer=deezer, model=DEFAULT_MODEL
         )
         try:
             async with TestClient(TestServer(create_app(settings))) as api:
@@ -104,6 +120,8 @@ async def test_reindex_from_tracks_switches_models_without_a_gap(deployment: Dep
     new_model = model_version_of(d.settings.model)
     old_model = model_version_of(d.settings.model.model_copy(update={"version": OLD_MODEL}))
     assert old_model != new_model
+    old_dim, new_dim = model_spec(old_model).dim, model_spec(new_model).dim
+    assert old_dim != new_dim  # the length changes on the way
 
     # The catalogue is indexed with the old model; the node (configured for the new one) serves
     # the old snapshot, as it is the only complete one.
@@ -116,6 +134,9 @@ async def test_reindex_from_tracks_switches_models_without_a_gap(deployment: Dep
     finally:
         await terminate(worker)
     assert (await d.vectors()).keys() == {old_model}
+    async with ObjectStore(d.settings.s3) as objects:
+        old_snapshot = await SnapshotStore(objects).latest(old_model)
+    assert old_snapshot is not None and old_snapshot.dim == old_dim
 
     new_log = d.tmp / "worker-new.log"
     worker = await start_worker(d.env, d.tmp / "worker-new", new_log)
@@ -165,6 +186,15 @@ async def test_reindex_from_tracks_switches_models_without_a_gap(deployment: Dep
         # Beside the old vectors, not instead of them; the audio was fetched again.
         vectors = await d.vectors()
         assert vectors == {old_model: d.expected, new_model: d.expected}
+        assert await d.lengths() == {old_model: {old_dim}, new_model: {new_dim}}
+        async with ObjectStore(d.settings.s3) as objects:
+            new_snapshot = await SnapshotStore(objects).latest(new_model)
+        assert new_snapshot is not None and new_snapshot.version == listing["snapshot"]
+        assert new_snapshot.dim == new_dim
+        # Each snapshot in its model's retrieval space: z-scored Choi, musicnn as it is.
+        assert new_snapshot.transform is not None and old_snapshot.transform is not None
+        assert old_snapshot.transform["kind"] == "zscore"
+        assert new_snapshot.transform == {"kind": "identity"}
         assert d.deezer.count("/cdn/preview/") - fetched == len(d.expected)
 
         # Idempotent: nothing left to send, nothing extracted again.

@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
 from features.versions import model_spec
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_COLUMNS, embedding_column
-from streams.names import FEATURES_EXTRACTED
+from streams.names import AUDIO_STORED, FEATURES_EXTRACTED, PLAYLISTS, TRACK_DISCOVERED
 from tests.integration.pipeline.conftest import Pipeline
 from tests.pipelines import (
     catalogue_track_ids,
@@ -37,6 +40,32 @@ async def _vectors(db: CassandraSession, ks: str) -> dict[tuple[str, str], list[
         )
         for r in rows
     }
+
+
+async def _worker_idle(p: Pipeline) -> bool:
+    """Whether the worker has handled every record of the topics that lead to a vector.
+
+    Events still queued when the tables are truncated would find their tracks unsettled and
+    extract them again, adding records to the replayed topic and fetching audio.
+    """
+    kafka = p.settings.kafka
+    topics = [kafka.topic(name) for name in (PLAYLISTS, TRACK_DISCOVERED, AUDIO_STORED)]
+    partitions = [TopicPartition(t, i) for t in topics for i in range(kafka.topic_partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(p.settings.worker.app_id)
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return all(
+        end == 0 or (tp in committed and committed[tp].offset >= end) for tp, end in ends.items()
+    )
 
 
 async def _served(p: Pipeline) -> dict[str, Any] | None:
@@ -67,6 +96,9 @@ async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipe
         return body if body and {t["track_id"] for t in body["tracks"]} == expected else None
 
     before = await until(indexed, INGEST_DEADLINE_S, "every track indexed", p.worker_log)
+    await until(
+        lambda: _worker_idle(p), INGEST_DEADLINE_S, "the worker to handle every event", p.worker_log
+    )
     ks = p.settings.cassandra.keyspace
     async with CassandraSession(p.settings.cassandra) as db:
         vectors = await _vectors(db, ks)
