@@ -9,7 +9,7 @@ SPOTREC := $(BIN)/spotrec
 CHECKED := cli config infra stores streams agents api schemas features snapshots sources tests bench
 
 .PHONY: help demo install jars weights up down status migrate worker api \
-        test test-unit test-integration browser lint fmt typecheck bench-servers bench-pipeline bench-faults clean
+        test test-unit test-integration browser lint fmt typecheck bench-servers bench-pipeline bench-faults bench-query clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -89,6 +89,10 @@ bench-pipeline: install jars weights ## measure pipeline throughput, indexing la
 
 bench-faults: install jars weights ## kill each server, the worker and a query node's store mid-ingest; print what it cost
 	$(BIN)/python -m bench.faults
+
+bench-query: install ## build, load and serve 100k and 1M-track snapshots: recall, throughput, tag filter, swaps
+	command -v wrk >/dev/null || sudo apt-get install -y wrk || apt-get install -y wrk
+	$(BIN)/python -m bench.query
 
 clean: down ## stop the servers and remove their data (keeps .venv, jars and weights)
 	rm -rf run

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from api.search import SearchIndex
 from api.snapshots import SnapshotHolder
-from snapshots.index import LoadedSnapshot, TrackInfo
+from snapshots.index import TrackInfo
+from snapshots.serving import ServingView
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +50,12 @@ class SnapshotViews:
     build_s: float
 
 
-def _rows(snapshot: LoadedSnapshot) -> Iterator[TrackInfo]:
+def _rows(snapshot: ServingView) -> Iterator[TrackInfo]:
     for offset in range(0, len(snapshot), _CHUNK):
         yield from snapshot.page(offset, _CHUNK)
 
 
-def derive(snapshot: LoadedSnapshot, *, map_points: int = MAP_POINTS) -> SnapshotViews:
+def derive(snapshot: ServingView, *, map_points: int = MAP_POINTS) -> SnapshotViews:
     """Build the views of ``snapshot`` (blocking: run it in a thread)."""
     started = time.perf_counter()
     search = SearchIndex.build(_rows(snapshot))
@@ -88,7 +89,7 @@ class DerivedViews:
                 await self._task
 
     async def _follow(self) -> None:
-        built_for: LoadedSnapshot | None = None
+        built_for: ServingView | None = None
         while True:
             snapshot = self.holder.current
             if snapshot is not None and snapshot is not built_for:

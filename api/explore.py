@@ -26,7 +26,8 @@ from api.search import MAX_QUERY
 from config.settings import Settings
 from features.audio import CONTENT_TYPES
 from snapshots.errors import TrackNotIndexed
-from snapshots.index import LoadedSnapshot, TrackInfo
+from snapshots.index import TrackInfo
+from snapshots.serving import ServingView
 from sources.errors import AudioError, SourceError
 from sources.hosts import check_url
 from sources.local import local_roots, root_of
@@ -57,7 +58,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def _snapshot(request: web.Request) -> LoadedSnapshot:
+def _snapshot(request: web.Request) -> ServingView:
     snapshot = request.app[holder_key].current
     if snapshot is None:
         raise json_error(

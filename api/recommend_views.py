@@ -26,12 +26,13 @@ from api.recommend_params import (
     from_query,
 )
 from api.recommendations import QueryError, Recommendations, Result, UnknownTracks, recommend
-from snapshots.index import LoadedSnapshot, TrackInfo
+from snapshots.index import TrackInfo
+from snapshots.serving import ServingView
 
 M = TypeVar("M", bound=BaseModel)
 
 
-def current_snapshot(request: web.Request) -> LoadedSnapshot:
+def current_snapshot(request: web.Request) -> ServingView:
     """The snapshot serving now; 503 before the first one is loaded."""
     snapshot = request.app[holder_key].current
     if snapshot is None:
@@ -76,7 +77,7 @@ def result_json(result: Result) -> dict[str, Any]:
     }
 
 
-def answer_json(snapshot: LoadedSnapshot, k: int, answer: Recommendations) -> dict[str, Any]:
+def answer_json(snapshot: ServingView, k: int, answer: Recommendations) -> dict[str, Any]:
     """The fields every recommendation answer carries."""
     return {
         "snapshot": snapshot.manifest.version,

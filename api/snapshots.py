@@ -31,8 +31,10 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.snapshots import IndexUpdatedV1
 from snapshots.errors import SnapshotError
+from snapshots.fresh import FreshSegment, FreshTrack
 from snapshots.index import LoadedSnapshot, load_snapshot
 from snapshots.local import prune_local
+from snapshots.serving import ServingView
 from snapshots.store import SnapshotStore, download, to_serve
 from stores.objects import ObjectStore
 from streams.names import INDEX_UPDATED
@@ -40,8 +42,8 @@ from streams.provision import create_missing
 
 logger = logging.getLogger(__name__)
 
-#: Seconds a replaced snapshot stays open, so a request that picked it up can finish.
-RETIRE_AFTER_S = 30.0
+#: Most tracks the fresh segment keeps before a snapshot takes them in.
+FRESH_LIMIT = 200_000
 #: Seconds before the first retry after a failure; doubled each time up to the configured cap.
 BACKOFF_FIRST_S = 0.5
 #: Seconds one poll of ``index-updated.v1`` waits for a broadcast.
@@ -51,26 +53,45 @@ PROBE_TIMEOUT_S = 10.0
 
 
 class SnapshotHolder:
-    """The snapshot that answers requests; ``None`` until the first one is loaded."""
+    """What answers requests: the served snapshot merged with the fresh segment.
 
-    def __init__(self) -> None:
-        self.current: LoadedSnapshot | None = None
+    ``current`` is ``None`` until the first snapshot is loaded. A swap replaces one reference;
+    the replaced snapshot is unloaded when the last request holding it lets go (Python's
+    reference count, not a timer), so at most one extra copy lives, only while it is used.
+    """
+
+    def __init__(self, fresh_limit: int = FRESH_LIMIT) -> None:
+        self.current: ServingView | None = None
         self.refused: list[tuple[str, str]] = []
+        self.fresh = FreshSegment(None, None, fresh_limit)
         #: Snapshots swapped in so far (a metric).
         self.swaps = 0
 
     def swap(self, snapshot: LoadedSnapshot) -> None:
-        """Serve ``snapshot`` from now on; close the previous one after a grace period."""
-        old, self.current = self.current, snapshot
+        """Serve ``snapshot`` from now on; the fresh tracks it holds leave the segment."""
+        dropped = self.fresh.rebase(
+            snapshot.transform, snapshot.manifest.model_version, snapshot.__contains__
+        )
+        self.current = ServingView(snapshot, self.fresh)
         self.swaps += 1
-        if old is not None:
-            asyncio.get_running_loop().call_later(RETIRE_AFTER_S, old.close)
+        if dropped:
+            logger.info("%d fresh tracks are now in snapshot %s", dropped, snapshot.version)
+
+    def add_fresh(self, tracks: list[FreshTrack]) -> int:
+        """Take newly extracted tracks into the fresh segment; returns how many were new."""
+        current = self.current
+        known = current.snapshot.__contains__ if current is not None else _nothing
+        return self.fresh.add(tracks, known)
 
     def close(self) -> None:
-        """Close the current snapshot (at shutdown)."""
+        """Close the served snapshot (at shutdown)."""
         if self.current is not None:
-            self.current.close()
+            self.current.snapshot.close()
             self.current = None
+
+
+def _nothing(track_id: str) -> bool:
+    return False
 
 
 class SnapshotFollower:
@@ -278,7 +299,7 @@ class SnapshotFollower:
             self.holder.refused.append((manifest_key, str(exc)))
             return False
         self.holder.swap(snapshot)
-        # Keep the newest few copies; never the one being served or the one being retired.
+        # Keep the newest few copies; never the one being served or the one being replaced.
         protect = frozenset({folder} | ({previous.folder} if previous else set()))
         await asyncio.to_thread(
             prune_local, self.cache_dir, self.settings.index.keep_local, protect=protect

@@ -23,7 +23,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 from api.keys import holder_key
 from api.paths import find_path
 from api.recommendations import Filters, UnknownTracks, rank
-from snapshots.index import LoadedSnapshot, TrackInfo
+from snapshots.index import TrackInfo
+from snapshots.serving import ServingView
 
 #: The Subsonic API version whose envelope we follow.
 API_VERSION = "1.16.1"
@@ -101,7 +102,7 @@ def _required(params: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _snapshot(request: web.Request) -> LoadedSnapshot:
+def _snapshot(request: web.Request) -> ServingView:
     snapshot = request.app[holder_key].current
     if snapshot is None:
         msg = "no index snapshot loaded yet; try again shortly"
@@ -109,7 +110,7 @@ def _snapshot(request: web.Request) -> LoadedSnapshot:
     return snapshot
 
 
-def _known(snapshot: LoadedSnapshot, track_id: str) -> None:
+def _known(snapshot: ServingView, track_id: str) -> None:
     if track_id not in snapshot:
         msg = f"song not found: {track_id}"
         raise SubsonicError(NOT_FOUND, msg)

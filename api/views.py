@@ -15,7 +15,7 @@ from api.cassandra import UNREACHABLE, CassandraUnavailable
 from api.errors import json_error
 from api.health import describe
 from api.keys import cassandra_key, follower_key, holder_key
-from snapshots.index import LoadedSnapshot
+from snapshots.serving import ServingView
 
 MAX_PAGE = 1000
 
@@ -37,7 +37,7 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     return value
 
 
-def _snapshot(request: web.Request) -> LoadedSnapshot:
+def _snapshot(request: web.Request) -> ServingView:
     snapshot = request.app[holder_key].current
     if snapshot is None:
         raise json_error(
@@ -132,6 +132,10 @@ async def readyz(request: web.Request) -> web.Response:
             "model": manifest.model_version,
             "count": manifest.count,
             "snapshot_age_s": round(max(0.0, now - manifest.built_at.timestamp()), 1),
+            "fresh": len(snapshot.fresh.state),
+            "neighbours": manifest.neighbours,
+            "search_k": manifest.search_k,
+            "recall": None if manifest.recall is None else dict(manifest.recall),
         }
     problem = "no index snapshot loaded yet" if snapshot is None else follower.unhealthy()
     if problem is not None:

@@ -78,7 +78,12 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
     await ensure_bucket(settings.s3)
     await ensure_topics(settings)
     roots = [str(p) for p in settings.audio.local_roots] + [str(folder)]
-    env = {"SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps(roots), "SPOTREC_INDEX_INTERVAL_S": "5"}
+    env = {
+        "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps(roots),
+        "SPOTREC_INDEX_INTERVAL_S": "5",
+        # The demo waits for a snapshot holding every track: build at every change.
+        "SPOTREC_INDEX_REBUILD_AFTER_S": "0",
+    }
     for process in pipeline_processes(settings, env):
         started = await process.start()
         how = (

@@ -270,8 +270,21 @@ class IndexSettings(_Group):
 
     interval_s: float = Field(default=30.0, gt=0)
     trees: int = Field(default=50, ge=1, le=1000)
-    #: Nodes inspected per query (ANNOY ``search_k``); -1 lets ANNOY choose (trees x k).
+    #: Nodes inspected per query (ANNOY ``search_k``); -1 uses what each snapshot tuned to
+    #: reach ``recall_target``.
     search_k: int = Field(default=-1, ge=-1)
+    #: Neighbours stored per track: queries by id up to this ``k`` are lookups.
+    neighbours: int = Field(default=32, ge=1, le=1000)
+    #: Recall@10 against exact search that each snapshot's lists and search must reach.
+    recall_target: float = Field(default=0.99, gt=0, le=1)
+    #: Tracks recall is measured on when a snapshot is built (all of them when fewer).
+    recall_sample: int = Field(default=1000, ge=10)
+    #: Threads building ANNOY trees (-1: every core).
+    build_jobs: int = Field(default=-1, ge=-1, le=256)
+    #: Changed vectors are built into a snapshot once the newest is this old (seconds) ...
+    rebuild_after_s: float = Field(default=600.0, ge=0)
+    #: ... or once this many ``features-extracted`` records arrived since it was built.
+    rebuild_changes: int = Field(default=5000, ge=1)
     #: Local folder where query nodes keep downloaded snapshots.
     cache_dir: Path = Path("run/snapshots")
     #: Seconds the indexer lease lives without renewal: how long a crashed indexer blocks builds.
@@ -298,6 +311,12 @@ class ApiSettings(_Group):
     follower_unhealthy_after_s: float = Field(default=120.0, gt=0)
     #: Longest wait between the follower's (and the Cassandra connector's) retries.
     follower_backoff_max_s: float = Field(default=30.0, gt=0)
+    #: Follow ``features-extracted.v1`` so new tracks are served before the next snapshot.
+    fresh: bool = True
+    #: Most tracks kept in the fresh segment (the oldest go first; a snapshot is overdue).
+    fresh_limit: int = Field(default=200_000, ge=1)
+    #: Threads running searches that are more than a lookup, off the event loop.
+    query_threads: int = Field(default=4, ge=1, le=64)
 
 
 class WorkerSettings(_Group):

@@ -1,10 +1,11 @@
-"""Builds an immutable ANNOY snapshot of one model version's vectors into a local folder.
+"""Builds an immutable snapshot of one model version's vectors into a local folder.
 
 Reads the model version's change mark, vectors and track metadata from Cassandra (through
 :mod:`snapshots.source`) and how much of the catalogue they cover (:mod:`snapshots.coverage`);
-writes ``index.ann``, ``tracks.jsonl`` and ``manifest.json`` into the
-work folder. Rows are dense ids ``0..n-1`` in sorted track-id order; row ``i`` of the index is line
-``i`` of ``tracks.jsonl``.
+writes the files of :data:`snapshots.manifest.DATA_FILES` and ``manifest.json`` into the work
+folder: the ANNOY index, the retrieval-space vectors, each row's neighbour list, the rows of
+each tag and the offset-indexed metadata. Rows are dense ids ``0..n-1`` in sorted track-id
+order; row ``i`` of every file is the same track.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,25 +27,47 @@ from annoy import AnnoyIndex
 from features.versions import RetrievalSpace
 from snapshots.coverage import measure
 from snapshots.errors import NothingToIndex
+from snapshots.knn import EXACT_MAX_ROWS, cell_neighbours, exact_neighbours, fit_cells
 from snapshots.local import digest_file
 from snapshots.manifest import (
+    DATA_FILES,
+    IDS_NAME,
     INDEX_NAME,
     MANIFEST_NAME,
     METRIC,
     MODEL_VERSION_RE,
+    NEIGHBOURS_NAME,
+    OFFSETS_NAME,
+    SCORES_NAME,
+    TAGGED_NAME,
+    TAGS_NAME,
     TRACKS_NAME,
+    VECTORS_NAME,
+    XY_NAME,
     Manifest,
     new_version,
 )
 from snapshots.projection import project_2d
-from snapshots.source import checked_keyspace, current_mark, read_metadata, read_vectors
-from snapshots.transform import fit_transform, retrieval_space_of
+from snapshots.recall import (
+    Truth,
+    exact_truth,
+    figures,
+    list_recall,
+    sample_rows,
+    tune_search_k,
+)
+from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
+from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
 
 logger = logging.getLogger(__name__)
 
 #: Fixed ANNOY seed: the same vectors, trees and ``jobs`` give the same index file.
 SEED = 2017
+#: ``search_k`` is doubled from ``trees x 11`` at most until it is this many times larger.
+SEARCH_K_GROWTH = 256
+#: Rows per block when z-scoring and normalising in place.
+_BLOCK_ROWS = 65_536
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,8 @@ class BuiltSnapshot:
 
     folder: Path
     manifest: Manifest
+    #: Seconds each step of the build took (``annoy_s``, ``lists_s``, ``tune_s``).
+    timings: Mapping[str, float] = field(default_factory=dict)
 
 
 async def build_snapshot(
@@ -81,6 +107,7 @@ async def build_snapshot(
     workdir: Path,
     *,
     jobs: int = 1,
+    options: BuildOptions | None = None,
 ) -> BuiltSnapshot:
     """Read every vector of a model version and build a snapshot of them into ``workdir``.
 
@@ -93,7 +120,8 @@ async def build_snapshot(
         model_version: The model version to index.
         trees: ANNOY trees to build (more: better recall, bigger file).
         workdir: Folder to write into (created if needed; the three files are overwritten).
-        jobs: Threads building trees; the index is reproducible only for the same ``jobs``.
+        jobs: Threads building trees (-1: every core); reproducible only for the same ``jobs``.
+        options: Neighbour-list length and recall target.
 
     Returns:
         The snapshot written to ``workdir``.
@@ -105,36 +133,43 @@ async def build_snapshot(
     _check_model_version(model_version)
     built_at = datetime.now(UTC)
     mark = await current_mark(db, ks, model_version)
-    vectors, skipped = await read_vectors(db, ks, model_version)
-    if not vectors:
+    read = await read_columns(db, ks, model_version)
+    if not read.ids:
         msg = (
             f"model version {model_version!r} has no usable vectors in {ks}.embeddings "
-            f"({len(skipped)} skipped); nothing to build"
+            f"({len(read.skipped)} skipped); nothing to build"
         )
         raise NothingToIndex(msg)
-    coverage = await measure(db, ks, model_version, vectors.keys())
-    meta = await read_metadata(db, ks, vectors.keys())
-    tracks = [
-        TrackVector(
-            track_id=track_id,
-            vector=vector,
-            tags=tags,
-            audio_sha256=digest,
-            **meta.get(track_id, {}),
+    coverage = await measure(db, ks, model_version, read.ids)
+    meta = await read_metadata(db, ks, read.ids)
+    rows = []
+    for track_id, tags, digest in zip(read.ids, read.tags, read.digests, strict=True):
+        found = meta.pop(track_id, {})
+        rows.append(
+            track_line(
+                track_id,
+                found.get("name"),
+                found.get("artists", ()),
+                found.get("album"),
+                tags,
+                isrc=found.get("isrc"),
+                audio_sha256=digest,
+            )
         )
-        for track_id, (vector, tags, digest) in vectors.items()
-    ]
-    del vectors
+    del meta
+    columns = Columns(ids=read.ids, vectors=read.vectors, meta=rows)
+    del read
     return await asyncio.to_thread(
-        write_snapshot,
+        write_columns,
         workdir,
-        tracks,
+        columns,
         model_version=model_version,
         trees=trees,
         source_mark=mark,
         built_at=built_at,
         jobs=jobs,
         missing=coverage.missing,
+        options=options,
     )
 
 
@@ -150,28 +185,12 @@ def write_snapshot(
     jobs: int = 1,
     space: RetrievalSpace | None = None,
     missing: int = 0,
+    dim: int | None = None,
+    options: BuildOptions | None = None,
 ) -> BuiltSnapshot:
     """Write a snapshot of ``tracks`` into ``workdir`` (blocking; run it in a thread).
 
-    Rows are assigned in sorted track-id order, so the same tracks always get the same rows.
-
-    Args:
-        workdir: Folder to write into (created if needed).
-        tracks: The tracks; ids must be unique and vectors all of one length.
-        model_version: Recorded in the manifest.
-        trees: ANNOY trees to build.
-        source_mark: Recorded in the manifest (see :class:`Manifest`).
-        built_at: Build time (default: now); also dates the version.
-        version: The snapshot version (default: a new one dated ``built_at``).
-        jobs: Threads building trees.
-        space: The retrieval space (default: the one the model version declares): ``zscore``
-            indexes z-scored vectors, with the statistics fitted on ``tracks``; ``cosine``
-            indexes them as they are. The manifest's ``transform`` records which (see
-            :mod:`snapshots.transform`).
-        missing: Recorded in the manifest: tracks of other model versions not in ``tracks``.
-
-    Returns:
-        The snapshot written.
+    A convenience over :func:`write_columns` for a list of tracks; see it for the arguments.
 
     Raises:
         NothingToIndex: ``tracks`` is empty.
@@ -182,63 +201,297 @@ def write_snapshot(
     if not tracks:
         msg = f"no tracks given for model version {model_version!r}; nothing to build"
         raise NothingToIndex(msg)
+    want = dim if dim is not None else len(tracks[0].vector)
+    for track in tracks:
+        if track.vector.shape != (want,) or not np.isfinite(track.vector).all():
+            msg = f"track {track.track_id!r}: vector must be {want} finite floats"
+            raise ValueError(msg)
+    columns = Columns(
+        ids=[t.track_id for t in tracks],
+        vectors=np.stack([t.vector for t in tracks]).astype(np.float32),
+        meta=[_track_line(t) for t in tracks],
+    )
+    return write_columns(
+        workdir,
+        columns,
+        model_version=model_version,
+        trees=trees,
+        source_mark=source_mark,
+        built_at=built_at,
+        version=version,
+        jobs=jobs,
+        space=space,
+        missing=missing,
+        options=options,
+    )
+
+
+@dataclass
+class Columns:
+    """The tracks to index as columns: ids, one float32 array of vectors, metadata rows.
+
+    Attributes:
+        ids: Track ids, unique, in any order.
+        vectors: ``(len(ids), dim)`` float32 raw vectors, row ``i`` for ``ids[i]``.
+        meta: Per track its ``tracks.jsonl`` object (``track_id``, ``name``, ``artists``,
+            ``album``, ``tags`` as ``[tag, score]`` pairs best first).
+    """
+
+    ids: list[str]
+    vectors: npt.NDArray[np.float32]
+    meta: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """How neighbour lists and search settings are chosen.
+
+    Attributes:
+        neighbours: Length of each row's stored neighbour list.
+        recall_target: Recall@10 the lists and ANNOY search must reach on the sample.
+        recall_sample: Rows recall is measured on (all rows when there are fewer).
+    """
+
+    neighbours: int = 32
+    recall_target: float = 0.99
+    recall_sample: int = 1000
+
+
+def write_columns(
+    workdir: Path,
+    columns: Columns,
+    *,
+    model_version: str,
+    trees: int,
+    source_mark: int | None,
+    built_at: datetime | None = None,
+    version: str | None = None,
+    jobs: int = 1,
+    space: RetrievalSpace | None = None,
+    missing: int = 0,
+    options: BuildOptions | None = None,
+) -> BuiltSnapshot:
+    """Write a snapshot of ``columns`` into ``workdir`` (blocking; run it in a thread).
+
+    Rows are assigned in sorted track-id order, so the same tracks always get the same rows.
+    Vectors are mapped into the retrieval space and unit-normalised: the retrieval space, in
+    which a dot product is the cosine similarity. Then it builds the ANNOY index, every row's
+    neighbour list, measures recall@10 of both on a sample against exact search, and picks the
+    list probes and ANNOY ``search_k`` that reach the target.
+
+    Args:
+        workdir: Folder to write into (created if needed).
+        columns: The tracks; ids must be unique, vectors finite and all of one length.
+        model_version: Recorded in the manifest.
+        trees: ANNOY trees to build.
+        source_mark: Recorded in the manifest (see :class:`Manifest`).
+        built_at: Build time (default: now); also dates the version.
+        version: The snapshot version (default: a new one dated ``built_at``).
+        jobs: Threads building trees (-1: every core); reproducible only for the same ``jobs``.
+        space: The retrieval space (default: the one the model version declares): ``zscore``
+            indexes z-scored vectors, with the statistics fitted on the tracks; ``cosine``
+            indexes them as they are. The manifest's ``transform`` records which (see
+            :mod:`snapshots.transform`).
+        missing: Recorded in the manifest: tracks of other model versions not in ``tracks``.
+        options: Neighbour-list length and recall target (default :class:`BuildOptions`).
+
+    Returns:
+        The snapshot written.
+
+    Raises:
+        NothingToIndex: There are no tracks.
+        ValueError: The model version is not a plain name, a track id repeats, or a vector is
+            not finite.
+    """
+    _check_model_version(model_version)
+    options = options or BuildOptions()
+    count = len(columns.ids)
+    if count == 0:
+        msg = f"no tracks given for model version {model_version!r}; nothing to build"
+        raise NothingToIndex(msg)
     if trees < 1:
         msg = f"trees must be at least 1, got {trees}"
         raise ValueError(msg)
+    if columns.vectors.ndim != 2 or columns.vectors.shape[0] != count:
+        msg = f"vectors of shape {columns.vectors.shape} for {count} track ids"
+        raise ValueError(msg)
     built_at = built_at or datetime.now(UTC)
-    ordered = sorted(tracks, key=lambda t: t.track_id)
-    for before, after in zip(ordered, ordered[1:], strict=False):
-        if before.track_id == after.track_id:
-            msg = f"track {after.track_id!r} is given twice; rows need unique track ids"
+    keys = [track_id.encode() for track_id in columns.ids]
+    order = sorted(range(count), key=keys.__getitem__)
+    for before, after in zip(order, order[1:], strict=False):
+        if keys[before] == keys[after]:
+            msg = f"track {columns.ids[after]!r} is given twice; rows need unique track ids"
             raise ValueError(msg)
+    ordering = np.asarray(order, dtype=np.int64)
+    vectors = columns.vectors[ordering].astype(np.float32, copy=False)
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        bad = columns.ids[order[int(np.argmin(finite))]]
+        msg = f"track {bad!r}: vector must be {vectors.shape[1]} finite floats"
+        raise ValueError(msg)
     workdir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
 
-    # The first vector sets the length; the manifest records it for the query nodes.
-    dim = int(ordered[0].vector.shape[0]) if ordered[0].vector.ndim == 1 else 0
-    for track in ordered:
-        if dim < 1 or track.vector.shape != (dim,) or not np.isfinite(track.vector).all():
-            msg = f"track {track.track_id!r}: vector must be {dim} finite floats"
-            raise ValueError(msg)
-    vectors = np.stack([t.vector for t in ordered]).astype(np.float32)
-    transform = fit_transform(space or retrieval_space_of(model_version), vectors)
-    indexed = transform.apply(vectors)
+    transform = _fit(space or retrieval_space_of(model_version), vectors)
+    to_retrieval_space(vectors, transform)
+    np.save(workdir / VECTORS_NAME, vectors)
+    # Each track's place on the catalogue map (a PCA of the unit vectors).
+    np.save(workdir / XY_NAME, project_2d(vectors).astype(np.float32))
+    ids = np.array([keys[i] for i in order])
+    np.save(workdir / IDS_NAME, ids)
+    del keys, ids
 
-    index = AnnoyIndex(dim, METRIC)
+    index = AnnoyIndex(vectors.shape[1], METRIC)
     index.set_seed(SEED)
-    for row, vector in enumerate(indexed):
-        index.add_item(row, vector.tolist())
+    for row in range(count):
+        index.add_item(row, vectors[row])
     index.build(trees, n_jobs=jobs)
+    timings["annoy_s"] = time.monotonic() - clock
+
+    clock = time.monotonic()
+    sample = sample_rows(count, options.recall_sample)
+    truth = exact_truth(vectors, sample)
+    lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
+    np.save(workdir / NEIGHBOURS_NAME, lists[0])
+    np.save(workdir / SCORES_NAME, lists[1])
+    width = int(lists[0].shape[1])
+    del lists
+    timings["lists_s"] = time.monotonic() - clock
+
+    clock = time.monotonic()
+    start = trees * (truth.at + 1)
+    search_k, search_recall_value = tune_search_k(
+        truth,
+        vectors,
+        index.get_nns_by_vector,
+        start=start,
+        target=options.recall_target,
+        limit=max(start, start * SEARCH_K_GROWTH),
+    )
+    timings["tune_s"] = time.monotonic() - clock
     index.save(str(workdir / INDEX_NAME))
     index.unload()
+    del index, vectors
 
-    coords = project_2d(indexed)  # each track's place on the catalogue map
-    with (workdir / TRACKS_NAME).open("w", encoding="utf-8") as out:
-        for track, xy in zip(ordered, coords.tolist(), strict=True):
-            out.write(json.dumps({**_track_line(track), "xy": xy}, ensure_ascii=False))
-            out.write("\n")
+    _write_rows(workdir, [columns.meta[i] for i in order])
 
+    recall = figures(
+        at=truth.at,
+        sample=len(sample),
+        target=options.recall_target,
+        lists=list_recall_value,
+        probes=probes,
+        search=search_recall_value,
+    )
     manifest = Manifest(
         version=version or new_version(built_at),
         model_version=model_version,
-        count=len(ordered),
-        dim=dim,
+        count=count,
+        dim=int(columns.vectors.shape[1]),
         trees=trees,
-        files={name: digest_file(workdir / name) for name in (INDEX_NAME, TRACKS_NAME)},
+        files={name: digest_file(workdir / name) for name in DATA_FILES},
         built_at=built_at,
         source_mark=source_mark,
         transform=transform.to_dict(),
+        neighbours=width,
+        search_k=search_k,
+        recall=recall,
         missing=missing,
     )
     (workdir / MANIFEST_NAME).write_bytes(manifest.to_json())
     logger.info(
-        "built snapshot %s of %s: %d tracks, %d trees, %s",
+        "built snapshot %s of %s: %d tracks, %d trees, recall@%d %.3f (lists) %.3f (search_k "
+        "%d), %s",
         manifest.version,
         model_version,
         manifest.count,
         trees,
+        truth.at,
+        list_recall_value,
+        search_recall_value,
+        search_k,
         "complete" if manifest.complete else f"incomplete ({missing} tracks missing)",
     )
-    return BuiltSnapshot(workdir, manifest)
+    return BuiltSnapshot(workdir, manifest, timings)
+
+
+def fit_zscore(vectors: npt.NDArray[np.float32]) -> ZScore:
+    """Per-dimension mean and standard deviation, accumulated in float64 one block at a time."""
+    total = np.zeros(vectors.shape[1], dtype=np.float64)
+    squares = np.zeros(vectors.shape[1], dtype=np.float64)
+    for start in range(0, vectors.shape[0], _BLOCK_ROWS):
+        block = vectors[start : start + _BLOCK_ROWS].astype(np.float64)
+        total += block.sum(axis=0)
+        squares += (block * block).sum(axis=0)
+    mean = total / vectors.shape[0]
+    std = np.sqrt(np.maximum(squares / vectors.shape[0] - mean * mean, 0.0))
+    std[std < MIN_STD] = 1.0
+    return ZScore(mean.astype(np.float32), std.astype(np.float32))
+
+
+def _fit(space: RetrievalSpace, vectors: npt.NDArray[np.float32]) -> Transform:
+    # Like snapshots.transform.fit_transform, but z-scoring accumulates block by block.
+    if space == "zscore":
+        return fit_zscore(vectors)
+    return Identity(int(vectors.shape[1]))
+
+
+def to_retrieval_space(vectors: npt.NDArray[np.float32], transform: Transform) -> None:
+    """Apply ``transform`` and unit-normalise every row, in place, one block at a time."""
+    for start in range(0, vectors.shape[0], _BLOCK_ROWS):
+        block = vectors[start : start + _BLOCK_ROWS]
+        if isinstance(transform, ZScore):
+            block -= transform.mean
+            block /= transform.std
+        norms = np.linalg.norm(block, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0  # a zero vector stays zero: it scores 0 against everything
+        block /= norms
+
+
+def _neighbour_lists(
+    vectors: npt.NDArray[np.float32], truth: Truth, options: BuildOptions
+) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float]:
+    # Exact for small snapshots; otherwise the fewest probes reaching the target on the sample.
+    count = vectors.shape[0]
+    if count <= EXACT_MAX_ROWS:
+        lists = exact_neighbours(vectors, np.arange(count, dtype=np.int64), options.neighbours)
+        sampled = (lists[0][truth.rows], lists[1][truth.rows])
+        return lists, 0, list_recall(truth, *sampled)
+    cells = fit_cells(vectors)
+    probes = 1
+    while True:
+        sampled = cell_neighbours(vectors, cells, truth.at, probes, rows=truth.rows)
+        recall = list_recall(truth, *sampled)
+        if recall >= options.recall_target or probes > cells.max_probes:
+            break
+        # Past the most cells a row is listed in, the next step is exact search.
+        probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
+    lists = cell_neighbours(vectors, cells, options.neighbours, probes)
+    return lists, probes, recall
+
+
+def _write_rows(workdir: Path, rows: list[dict[str, Any]]) -> None:
+    # One JSON line per row, their byte offsets, and per lower-cased tag the rows carrying it.
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    tagged: dict[str, list[int]] = {}
+    position = 0
+    with (workdir / TRACKS_NAME).open("wb") as out:
+        for row, data in enumerate(rows):
+            line = (json.dumps(data, ensure_ascii=False) + "\n").encode()
+            out.write(line)
+            position += len(line)
+            offsets[row + 1] = position
+            for tag in {str(name).lower() for name, _ in data["tags"]}:
+                tagged.setdefault(tag, []).append(row)
+    np.save(workdir / OFFSETS_NAME, offsets)
+    spans: dict[str, list[int]] = {}
+    flat: list[int] = []
+    for tag in sorted(tagged):
+        spans[tag] = [len(flat), len(flat) + len(tagged[tag])]
+        flat.extend(tagged[tag])
+    np.save(workdir / TAGGED_NAME, np.asarray(flat, dtype=np.int32))
+    (workdir / TAGS_NAME).write_text(json.dumps(spans, sort_keys=True), encoding="utf-8")
 
 
 def _check_model_version(model_version: str) -> None:
@@ -249,20 +502,44 @@ def _check_model_version(model_version: str) -> None:
 
 
 def _track_line(track: TrackVector) -> dict[str, Any]:
-    # Fixed key order; tags as [tag, score] pairs best first (a list, because JSON objects carry
-    # no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
-    tags = sorted(track.tags.items(), key=lambda kv: (-kv[1], kv[0]))
+    return track_line(
+        track.track_id,
+        track.name,
+        track.artists,
+        track.album,
+        track.tags,
+        isrc=track.isrc,
+        audio_sha256=track.audio_sha256,
+    )
+
+
+def track_line(
+    track_id: str,
+    name: str | None,
+    artists: Sequence[str],
+    album: str | None,
+    tags: Mapping[str, float],
+    *,
+    isrc: str | None = None,
+    audio_sha256: str | None = None,
+) -> dict[str, Any]:
+    """A row of ``tracks.jsonl``.
+
+    Fixed key order; tags as ``[tag, score]`` pairs best first (a list, because JSON objects
+    carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
+    """
+    ordered = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
     line: dict[str, Any] = {
-        "track_id": track.track_id,
-        "name": track.name,
-        "artists": list(track.artists),
-        "album": track.album,
-        "tags": [[tag, round(float(score), 4)] for tag, score in tags],
+        "track_id": track_id,
+        "name": name,
+        "artists": list(artists),
+        "album": album,
+        "tags": [[tag, round(float(score), 4)] for tag, score in ordered],
     }
     # Written only when known, so rows (and snapshots) without them stay byte-identical; the
     # query node collapses copies of one recording by these.
-    if track.isrc is not None:
-        line["isrc"] = track.isrc
-    if track.audio_sha256 is not None:
-        line["audio_sha256"] = track.audio_sha256
+    if isrc is not None:
+        line["isrc"] = isrc
+    if audio_sha256 is not None:
+        line["audio_sha256"] = audio_sha256
     return line

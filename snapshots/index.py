@@ -1,19 +1,28 @@
-"""A snapshot loaded for queries: the mmap'ed ANNOY index, the id map and the track rows.
+"""A snapshot loaded for queries: memory-mapped index, vectors, lists, ids and metadata.
 
-Reads a verified local snapshot folder (``manifest.json``, ``index.ann``, ``tracks.jsonl``);
-writes nothing. The index file is mapped read-only, so several processes on one host share its
-pages, and a query node swaps snapshots by replacing one reference to a :class:`LoadedSnapshot`.
+Reads a verified local snapshot folder (the files of :data:`snapshots.manifest.DATA_FILES`);
+writes nothing. Every file is mapped read-only, so opening is quick whatever the size, several
+processes on one host share the pages, and a track's metadata is decoded only when it is
+returned. A query node swaps snapshots by replacing one reference to a :class:`LoadedSnapshot`;
+the old one is unloaded when the last request holding it lets go.
+
+Queries by track id read the row's stored neighbour list (O(k)); queries by vector search the
+ANNOY index with the ``search_k`` the builder tuned, and re-rank its candidates exactly. With a
+tag, the stored list answers when enough of it carries the tag, otherwise the tracks carrying
+the tag are scored exactly (never a whole-catalogue search).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import mmap
 import threading
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -21,13 +30,35 @@ from annoy import AnnoyIndex
 
 from snapshots.errors import SnapshotClosed, SnapshotCorrupt, SnapshotMissing, TrackNotIndexed
 from snapshots.local import read_manifest, verify_folder
-from snapshots.manifest import INDEX_NAME, METRIC, TRACKS_NAME, Manifest
+from snapshots.manifest import (
+    IDS_NAME,
+    INDEX_NAME,
+    METRIC,
+    NEIGHBOURS_NAME,
+    OFFSETS_NAME,
+    SCORES_NAME,
+    TAGGED_NAME,
+    TAGS_NAME,
+    TRACKS_NAME,
+    VECTORS_NAME,
+    XY_NAME,
+    Manifest,
+)
 from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
 
 _WARM_CHUNK = 1 << 20
 _WARM_QUERIES = 8
+#: Rows scored per block inside a tag's subset: bounds the temporary copy to ~40 MB.
+_SUBSET_BLOCK = 65_536
+#: Decoded rows kept per snapshot (about 30 MB at most).
+INFO_CACHE = 65_536
+
+
+def _mapped(path: Path) -> Any:
+    return np.asarray(np.load(path, mmap_mode="r"))
 
 
 @dataclass(frozen=True)
@@ -52,7 +83,7 @@ class TrackInfo:
 
 @dataclass(frozen=True)
 class Neighbour:
-    """A similar track and its cosine similarity to the query track (1.0: same direction)."""
+    """A similar track and its cosine similarity to the query (1.0: same direction)."""
 
     track: TrackInfo
     score: float
@@ -68,23 +99,99 @@ def cosine_from_angular(distance: float) -> float:
     return max(-1.0, min(1.0, 1.0 - distance * distance / 2.0))
 
 
+def unit(vector: Any) -> F32:
+    """``vector`` as float32, scaled to length 1 (a zero vector stays zero)."""
+    out = np.asarray(vector, dtype=np.float32).reshape(-1).copy()
+    norm = float(np.linalg.norm(out))
+    if norm > 0:
+        out /= norm
+    return out
+
+
+class TaggedIds(Sequence[str]):
+    """The ids of the rows carrying a tag, decoded one at a time."""
+
+    def __init__(self, ids: npt.NDArray[np.bytes_], rows: npt.NDArray[np.int32]) -> None:
+        self._ids = ids
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [bytes(self._ids[r]).decode() for r in self._rows[index]]
+        return bytes(self._ids[self._rows[index]]).decode()
+
+
+def _unload(index: Any, state: dict[str, bool]) -> None:
+    # Runs when the snapshot is collected (or closed): the mapping is released once.
+    if not state["unloaded"]:
+        state["unloaded"] = True
+        index.unload()
+
+
 class LoadedSnapshot:
-    """An open snapshot answering neighbour, lookup and paging queries.
+    """An open snapshot answering lookups, neighbour, vector, tag and paging queries.
 
     Queries may run in several threads. :meth:`close` may be called while queries run: the
-    index is unloaded when the last of them returns, and later queries raise
-    :class:`SnapshotClosed`.
+    index is unloaded when the last of them returns, and later index queries raise
+    :class:`SnapshotClosed`. A snapshot nobody references any more is unloaded by the garbage
+    collector, which is how a swapped-out snapshot lives exactly as long as requests use it.
     """
 
-    def __init__(
-        self, folder: Path, manifest: Manifest, index: Any, rows: tuple[TrackInfo, ...]
-    ) -> None:
+    def __init__(self, folder: Path, manifest: Manifest, index: Any) -> None:
         self.folder = folder
         self.manifest = manifest
         self._index = index
-        self._rows = rows
-        self._ids = {info.track_id: info.row for info in rows}
-        self._tagged: dict[str, tuple[str, ...]] | None = None
+        count = manifest.count
+        try:
+            # Plain array views of the mappings: np.memmap's own indexing is slow Python.
+            self._vectors: F32 = _mapped(folder / VECTORS_NAME)
+            self._ids: npt.NDArray[np.bytes_] = _mapped(folder / IDS_NAME)
+            self._offsets: I64 = _mapped(folder / OFFSETS_NAME)
+            self._lists: npt.NDArray[np.int32] = _mapped(folder / NEIGHBOURS_NAME)
+            self._scores: F32 = _mapped(folder / SCORES_NAME)
+            self._tagged: npt.NDArray[np.int32] = _mapped(folder / TAGGED_NAME)
+            self._xy: F32 = _mapped(folder / XY_NAME)
+            spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
+            self._spans = {str(t): (int(a), int(b)) for t, (a, b) in spans.items()}
+        except FileNotFoundError as exc:
+            msg = f"snapshot {manifest.version}: {Path(exc.filename or '?').name} is missing"
+            raise SnapshotMissing(msg) from exc
+        except (ValueError, TypeError, AttributeError) as exc:
+            msg = f"snapshot {manifest.version}: a data file is malformed ({exc})"
+            raise SnapshotCorrupt(msg) from exc
+        width = manifest.neighbours
+        problems = [
+            name
+            for name, ok in (
+                (VECTORS_NAME, self._vectors.shape == (count, manifest.dim)),
+                (IDS_NAME, self._ids.shape == (count,) and self._ids.dtype.kind == "S"),
+                (OFFSETS_NAME, self._offsets.shape == (count + 1,)),
+                (NEIGHBOURS_NAME, self._lists.shape == (count, width)),
+                (SCORES_NAME, self._scores.shape == (count, width)),
+                (TAGGED_NAME, self._tagged.ndim == 1),
+                (XY_NAME, self._xy.shape == (count, 2)),
+            )
+            if not ok
+        ]
+        if problems:
+            msg = f"snapshot {manifest.version}: {', '.join(problems)} disagree with the manifest"
+            raise SnapshotCorrupt(msg)
+        if count > 1 and not bool(np.all(self._ids[1:] > self._ids[:-1])):
+            msg = f"snapshot {manifest.version}: {IDS_NAME} is not sorted or repeats an id"
+            raise SnapshotCorrupt(msg)
+        with (folder / TRACKS_NAME).open("rb") as handle:
+            size = handle.seek(0, 2)
+            if int(self._offsets[0]) != 0 or int(self._offsets[-1]) != size:
+                msg = f"snapshot {manifest.version}: {OFFSETS_NAME} disagrees with {TRACKS_NAME}"
+                raise SnapshotCorrupt(msg)
+            self._lines = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         #: How stored vectors were mapped into the indexed space (the manifest's ``transform``).
         self.space: Transform
         try:
@@ -92,13 +199,16 @@ class LoadedSnapshot:
         except ValueError as exc:
             msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
             raise SnapshotCorrupt(msg) from exc
+        self._infos: dict[int, TrackInfo] = {}
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
+        self._state = {"unloaded": False}
+        self._finalizer = weakref.finalize(self, _unload, index, self._state)
 
     @classmethod
     def open(cls, folder: Path, *, verify: bool = False) -> LoadedSnapshot:
-        """Map a snapshot folder's index and read its rows (blocking; see :func:`load_snapshot`).
+        """Map a snapshot folder's files (blocking; see :func:`load_snapshot`).
 
         Args:
             folder: A snapshot folder, normally one returned by ``SnapshotStore.download``.
@@ -109,7 +219,6 @@ class LoadedSnapshot:
             SnapshotCorrupt: The files disagree with the manifest or with each other.
         """
         manifest = verify_folder(folder) if verify else read_manifest(folder)
-        rows = _read_rows(folder / TRACKS_NAME, manifest)
         if not (folder / INDEX_NAME).is_file():
             msg = f"snapshot {manifest.version}: {INDEX_NAME} is missing from {folder}"
             raise SnapshotMissing(msg)
@@ -128,8 +237,8 @@ class LoadedSnapshot:
             )
             raise SnapshotCorrupt(msg)
         try:
-            return cls(folder, manifest, index, rows)
-        except SnapshotCorrupt:
+            return cls(folder, manifest, index)
+        except (SnapshotCorrupt, SnapshotMissing):
             index.unload()
             raise
 
@@ -138,11 +247,58 @@ class LoadedSnapshot:
         """The snapshot version."""
         return self.manifest.version
 
+    @property
+    def width(self) -> int:
+        """Length of the stored neighbour lists: ``neighbours(id, k)`` is O(k) up to it."""
+        return self.manifest.neighbours
+
     def __len__(self) -> int:
-        return len(self._rows)
+        return self.manifest.count
 
     def __contains__(self, track_id: object) -> bool:
-        return track_id in self._ids
+        return isinstance(track_id, str) and self.row_of(track_id) is not None
+
+    def row_of(self, track_id: str) -> int | None:
+        """The row of a track, or ``None`` (a binary search over the sorted ids)."""
+        key = track_id.encode()
+        if not key or len(key) > self._ids.dtype.itemsize:
+            return None
+        # The key in the array's own dtype: otherwise numpy converts the whole array.
+        row = int(np.searchsorted(self._ids, np.array(key, dtype=self._ids.dtype)))
+        if row < len(self._ids) and self._ids[row] == key:
+            return row
+        return None
+
+    def info(self, row: int) -> TrackInfo:
+        """The metadata of a row, decoded from its line (recently used rows are kept)."""
+        found = self._infos.get(row)
+        if found is not None:
+            return found
+        start, end = self._offsets[row : row + 2].tolist()
+        data = json.loads(self._lines[start:end])
+        found = TrackInfo(
+            row=row,
+            track_id=data["track_id"],
+            name=data["name"],
+            artists=tuple(data["artists"]),
+            album=data["album"],
+            tags=tuple((t, float(s)) for t, s in data["tags"]),
+            isrc=data.get("isrc"),
+            audio_sha256=data.get("audio_sha256"),
+            xy=(float(self._xy[row, 0]), float(self._xy[row, 1])),
+        )
+        if len(self._infos) >= INFO_CACHE:
+            self._infos.clear()  # crude but bounded; the hot rows come back at once
+        self._infos[row] = found
+        return found
+
+    def line(self, row: int) -> bytes:
+        """A row's metadata as stored, undecoded: one JSON object.
+
+        Its keys are ``track_id``, ``name``, ``artists``, ``album`` and ``tags``.
+        """
+        start, end = self._offsets[row : row + 2].tolist()
+        return bytes(self._lines[start : end - 1])  # without the newline
 
     def get(self, track_id: str) -> TrackInfo:
         """The row of a track.
@@ -150,82 +306,158 @@ class LoadedSnapshot:
         Raises:
             TrackNotIndexed: The track is not in this snapshot.
         """
-        row = self._ids.get(track_id)
-        if row is None:
-            raise TrackNotIndexed(track_id, self.version)
-        return self._rows[row]
+        return self.info(self._row(track_id))
 
     def page(self, offset: int, limit: int) -> list[TrackInfo]:
         """Up to ``limit`` rows starting at row ``offset``, in row (sorted track-id) order."""
         if offset < 0 or limit < 0:
             msg = f"offset and limit must be non-negative, got {offset} and {limit}"
             raise ValueError(msg)
-        return list(self._rows[offset : offset + limit])
+        return [self.info(row) for row in range(offset, min(len(self), offset + limit))]
 
-    def neighbours(self, track_id: str, k: int, search_k: int = -1) -> list[Neighbour]:
+    def neighbours(self, track_id: str, k: int, search_k: int | None = None) -> list[Neighbour]:
         """The ``k`` tracks most similar to ``track_id``, best first, never the track itself.
+
+        Up to :attr:`width` this reads the row's stored list; beyond, it searches by vector.
 
         Args:
             track_id: The query track.
             k: How many neighbours (fewer when the snapshot is smaller).
-            search_k: ANNOY nodes to inspect; -1 lets ANNOY choose (trees x k).
+            search_k: ANNOY nodes to inspect beyond the stored list (default: the tuned one).
 
         Raises:
             TrackNotIndexed: The track is not in this snapshot.
-            SnapshotClosed: The snapshot was closed.
+            SnapshotClosed: The snapshot was closed (only for a search beyond the list).
         """
-        if k < 1:
-            msg = f"k must be at least 1, got {k}"
-            raise ValueError(msg)
-        row = self.get(track_id).row
-        self._enter()
-        try:
-            # One extra, because the query item is normally its own nearest neighbour.
-            ids, distances = self._index.get_nns_by_item(
-                row, min(k + 1, len(self._rows)), search_k, include_distances=True
-            )
-        finally:
-            self._exit()
-        # Exclude by row, not by distance 0: an identical vector of another track is a real
-        # neighbour, and with duplicates the query row need not come first.
-        return [
-            Neighbour(self._rows[i], cosine_from_angular(d))
-            for i, d in zip(ids, distances, strict=True)
-            if i != row
-        ][:k]
+        return self._neighbours(self.neighbour_rows(track_id, k, search_k))
 
-    def nearest(self, vector: F32, k: int, search_k: int = -1) -> list[Neighbour]:
-        """The ``k`` tracks nearest to a vector of the retrieval space, best first.
+    def neighbour_rows(
+        self, track_id: str, k: int, search_k: int | None = None
+    ) -> list[tuple[int, float]]:
+        """:meth:`neighbours` as ``(row, score)`` pairs, nothing decoded."""
+        return self.row_neighbour_rows(self._row(track_id), k, search_k)
+
+    def row_neighbour_rows(
+        self, row: int, k: int, search_k: int | None = None
+    ) -> list[tuple[int, float]]:
+        """:meth:`neighbour_rows` of a row."""
+        _check_k(k)
+        if k <= self.width or self.width >= len(self) - 1:
+            ids = self._lists[row, :k].tolist()
+            scores = self._scores[row, :k].tolist()
+            return [(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
+        return self.nearest_rows(self._vectors[row], k, search_k, exclude=row)
+
+    def nearest(self, vector: Any, k: int, search_k: int | None = None) -> list[Neighbour]:
+        """The ``k`` tracks nearest a retrieval-space vector, best first, scored exactly."""
+        return self._neighbours(self.nearest_rows(vector, k, search_k))
+
+    def nearest_rows(
+        self, vector: Any, k: int, search_k: int | None = None, *, exclude: int | None = None
+    ) -> list[tuple[int, float]]:
+        """:meth:`nearest` as ``(row, score)`` pairs; ``exclude`` leaves one row out.
 
         Raises:
             SnapshotClosed: The snapshot was closed.
         """
-        if k < 1:
-            msg = f"k must be at least 1, got {k}"
-            raise ValueError(msg)
+        _check_k(k)
+        query = unit(vector)
+        wanted = min(len(self), k + (exclude is not None))
         self._enter()
         try:
-            ids, distances = self._index.get_nns_by_vector(
-                np.asarray(vector, dtype=np.float32).tolist(),
-                min(k, len(self._rows)),
-                search_k,
-                include_distances=True,
-            )
+            found = self._index.get_nns_by_vector(query, wanted, self._search_k(wanted, search_k))
         finally:
             self._exit()
-        return [
-            Neighbour(self._rows[i], cosine_from_angular(d))
-            for i, d in zip(ids, distances, strict=True)
-        ]
+        rows = np.asarray([r for r in found if r != exclude][:wanted], dtype=np.int64)
+        if len(rows) == 0:
+            return []
+        # Exact re-ranking: the scores match the stored lists' and the fresh segment's.
+        scores = self._vectors[rows] @ query
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(int(rows[i]), float(scores[i])) for i in order]
+
+    def _search_k(self, wanted: int, search_k: int | None) -> int:
+        # The tuned one (-1, ANNOY's "choose", also means it), but never below ANNOY's own
+        # default for this many results: a wide request must get them all.
+        if search_k is not None and search_k != -1:
+            return search_k
+        return max(self.manifest.search_k, self.manifest.trees * wanted)
+
+    def with_tag(
+        self, track_id: str, k: int, tag: str, search_k: int | None = None
+    ) -> list[Neighbour]:
+        """The ``k`` tracks most similar to ``track_id`` among those carrying ``tag``."""
+        return self._neighbours(self.tagged_neighbour_rows(track_id, k, tag))
+
+    def tagged_neighbour_rows(self, track_id: str, k: int, tag: str) -> list[tuple[int, float]]:
+        """:meth:`with_tag` as ``(row, score)`` pairs.
+
+        The stored list answers when at least ``k`` of it carry the tag (any tagged track
+        outside it scores lower than all of it); otherwise the rows carrying the tag are scored
+        exactly, a bounded amount of work that never searches the whole catalogue.
+        """
+        _check_k(k)
+        row = self._row(track_id)
+        rows = self.tagged_rows(tag)
+        listed = self._lists[row]
+        listed = listed[listed >= 0]
+        if len(listed) and len(rows):
+            at = np.minimum(np.searchsorted(rows, listed), len(rows) - 1)
+            carries = rows[at] == listed
+            if int(carries.sum()) >= k or len(listed) >= len(self) - 1:
+                scores = self._scores[row, : len(listed)]
+                return [
+                    (int(i), float(s))
+                    for i, s in zip(listed[carries][:k], scores[carries][:k], strict=True)
+                ]
+        return self.subset_rows(self._vectors[row], rows, k, exclude=row)
+
+    def subset_rows(
+        self,
+        vector: Any,
+        rows: npt.NDArray[np.int32] | I64,
+        k: int,
+        *,
+        exclude: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """The ``k`` best of ``rows`` for a retrieval-space vector, scored exactly in blocks."""
+        query = unit(vector)
+        best_rows = np.empty(0, dtype=np.int64)
+        best_scores = np.empty(0, dtype=np.float32)
+        for start in range(0, len(rows), _SUBSET_BLOCK):
+            block = np.asarray(rows[start : start + _SUBSET_BLOCK], dtype=np.int64)
+            if exclude is not None:
+                block = block[block != exclude]
+            scores = self._vectors[block] @ query
+            best_rows = np.concatenate([best_rows, block])
+            best_scores = np.concatenate([best_scores, scores])
+            if len(best_rows) > k:
+                keep = np.argpartition(best_scores, len(best_scores) - k)[-k:]
+                best_rows, best_scores = best_rows[keep], best_scores[keep]
+        order = np.argsort(-best_scores, kind="stable")
+        return [(int(best_rows[i]), float(best_scores[i])) for i in order]
 
     def vector(self, track_id: str) -> F32:
-        """A track's vector in the retrieval space, unit-normalised, float32."""
-        row = self.get(track_id).row
-        self._enter()
-        try:
-            return _unit(np.asarray(self._index.get_item_vector(row), dtype=np.float32))
-        finally:
-            self._exit()
+        """The track's vector in the retrieval space (unit length, float32, a copy)."""
+        return np.array(self._vectors[self._row(track_id)], dtype=np.float32)
+
+    def row_vector(self, row: int) -> F32:
+        """A row's vector in the retrieval space (a read-only view)."""
+        vector: F32 = self._vectors[row]
+        return vector
+
+    def tagged_rows(self, tag: str) -> npt.NDArray[np.int32]:
+        """The rows carrying ``tag`` (case-insensitive), sorted."""
+        start, end = self._spans.get(tag.lower(), (0, 0))
+        return self._tagged[start:end]
+
+    def tagged(self, tag: str) -> Sequence[str]:
+        """Ids of the tracks whose top tags include ``tag`` (case-insensitive), in row order."""
+        return TaggedIds(self._ids, self.tagged_rows(tag))
+
+    def tags(self) -> list[str]:
+        """Every tag some track carries (lower-cased), sorted."""
+        return sorted(self._spans)
 
     def transform(self, raw_vector: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Map a raw extractor vector into this snapshot's retrieval space, unit-normalised.
@@ -236,24 +468,15 @@ class LoadedSnapshot:
         """
         return to_retrieval_space(self.space, raw_vector, self.manifest.dim)
 
-    def tagged(self, tag: str) -> Sequence[str]:
-        """Ids of the tracks whose tags include ``tag`` (case-insensitive), in row order."""
-        if self._tagged is None:  # built on first use; a snapshot's rows never change
-            index: dict[str, list[str]] = {}
-            for info in self._rows:
-                for name, _ in info.tags:
-                    index.setdefault(name.lower(), []).append(info.track_id)
-            self._tagged = {name: tuple(ids) for name, ids in index.items()}
-        return self._tagged.get(tag.lower(), ())
-
     def warm(self) -> None:
-        """Read the index file once and run a few queries, so the first request is not slow."""
-        with (self.folder / INDEX_NAME).open("rb") as handle:
-            while handle.read(_WARM_CHUNK):
-                pass
-        step = max(1, len(self._rows) // _WARM_QUERIES)
-        for info in self._rows[::step][:_WARM_QUERIES]:
-            self.neighbours(info.track_id, 10)
+        """Read the files once and run a few queries, so the first requests are not slow."""
+        for name in (INDEX_NAME, VECTORS_NAME, NEIGHBOURS_NAME, SCORES_NAME, IDS_NAME):
+            with (self.folder / name).open("rb") as handle:
+                while handle.read(_WARM_CHUNK):
+                    pass
+        step = max(1, len(self) // _WARM_QUERIES)
+        for row in range(0, len(self), step)[:_WARM_QUERIES]:
+            self.nearest_rows(self._vectors[row], 10, exclude=row)
 
     def close(self) -> None:
         """Unload the index (at once, or when the queries still running return)."""
@@ -262,7 +485,16 @@ class LoadedSnapshot:
                 return
             self._closed = True
             if self._active == 0:
-                self._index.unload()
+                self._finalizer()
+
+    def _row(self, track_id: str) -> int:
+        row = self.row_of(track_id)
+        if row is None:
+            raise TrackNotIndexed(track_id, self.version)
+        return row
+
+    def _neighbours(self, pairs: list[tuple[int, float]]) -> list[Neighbour]:
+        return [Neighbour(self.info(row), score) for row, score in pairs]
 
     def _enter(self) -> None:
         with self._lock:
@@ -275,7 +507,13 @@ class LoadedSnapshot:
         with self._lock:
             self._active -= 1
             if self._closed and self._active == 0:
-                self._index.unload()
+                self._finalizer()
+
+
+def _check_k(k: int) -> None:
+    if k < 1:
+        msg = f"k must be at least 1, got {k}"
+        raise ValueError(msg)
 
 
 async def load_snapshot(folder: Path, *, verify: bool = False, warm: bool = True) -> LoadedSnapshot:
@@ -293,53 +531,3 @@ async def load_snapshot(folder: Path, *, verify: bool = False, warm: bool = True
             snapshot.close()
             raise
     return snapshot
-
-
-def _unit(vector: F32) -> F32:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm > 0 else vector.astype(np.float32)
-
-
-def _read_rows(path: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
-    rows: list[TrackInfo] = []
-    try:
-        with path.open(encoding="utf-8") as lines:
-            for row, line in enumerate(lines):
-                data = json.loads(line)
-                rows.append(
-                    TrackInfo(
-                        row=row,
-                        track_id=str(data["track_id"]),
-                        name=data["name"],
-                        artists=tuple(data["artists"]),
-                        album=data["album"],
-                        tags=tuple((str(t), float(s)) for t, s in data["tags"]),
-                        isrc=data.get("isrc"),
-                        audio_sha256=data.get("audio_sha256"),
-                        xy=_xy(data.get("xy")),
-                    )
-                )
-    except FileNotFoundError as exc:
-        msg = f"snapshot {manifest.version}: {TRACKS_NAME} is missing from {path.parent}"
-        raise SnapshotMissing(msg) from exc
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        msg = f"snapshot {manifest.version}: {TRACKS_NAME} line {len(rows) + 1} is malformed"
-        raise SnapshotCorrupt(msg) from exc
-    if len(rows) != manifest.count:
-        msg = (
-            f"snapshot {manifest.version}: {TRACKS_NAME} has {len(rows)} rows, "
-            f"manifest says {manifest.count}"
-        )
-        raise SnapshotCorrupt(msg)
-    if len({info.track_id for info in rows}) != len(rows):
-        msg = f"snapshot {manifest.version}: {TRACKS_NAME} repeats a track id"
-        raise SnapshotCorrupt(msg)
-    return tuple(rows)
-
-
-def _xy(value: Any) -> tuple[float, float] | None:
-    """A map position as stored, or ``None`` when the line has none."""
-    if value is None:
-        return None
-    x, y = value  # a malformed pair raises ValueError or TypeError: the line is malformed
-    return float(x), float(y)

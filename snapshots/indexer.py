@@ -1,9 +1,10 @@
-"""One indexer tick: build, publish and announce a snapshot if the vectors changed.
+"""One indexer tick: build, publish and announce a snapshot if the vectors changed and one is due.
 
 Reads vectors and metadata from Cassandra; writes a snapshot to the object store and hands the
 announcement to a ``broadcast`` callable (the worker sends it through Faust, ``spotrec reindex``
 through a plain producer). Holds the ``indexer`` lease while it works, so exactly one build runs
-at a time however many processes try.
+at a time however many processes try. Changed vectors wait for the cadence of
+:mod:`snapshots.cadence` (a schedule, or enough new tracks), unless the build is forced.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from aiokafka import AIOKafkaProducer
 
 from config.settings import Settings
 from schemas.snapshots import IndexUpdatedV1
-from snapshots.builder import build_snapshot
+from snapshots.builder import BuildOptions, build_snapshot
+from snapshots.cadence import due
 from snapshots.errors import LeaseHeld, NothingToIndex
 from snapshots.lease import Lease
 from snapshots.source import current_mark, vectors_changed_since
@@ -100,13 +102,21 @@ async def _index_once(
         if newest is not None and not await vectors_changed_since(db, ks, model_version, mark):
             _indexed_marks[seen] = mark  # another indexer built it
             return None
+        if not force and not await due(settings, newest):
+            return None  # changed, but not enough yet: the fresh tier serves the new tracks
         workroot = settings.path(settings.run_dir) / "indexer"
         workroot.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=workroot) as workdir:
             started = time.monotonic()
             try:
                 built = await build_snapshot(
-                    db, ks, model_version, settings.index.trees, Path(workdir)
+                    db,
+                    ks,
+                    model_version,
+                    settings.index.trees,
+                    Path(workdir),
+                    jobs=settings.index.build_jobs,
+                    options=build_options(settings),
                 )
             except NothingToIndex:
                 return None
@@ -132,6 +142,15 @@ async def _index_once(
         )
         await store.prune_remote(model_version, settings.index.keep_remote)
         return update
+
+
+def build_options(settings: Settings) -> BuildOptions:
+    """The neighbour-list length and recall target of the settings."""
+    return BuildOptions(
+        neighbours=settings.index.neighbours,
+        recall_target=settings.index.recall_target,
+        recall_sample=settings.index.recall_sample,
+    )
 
 
 async def rebuild_now(

@@ -84,14 +84,21 @@ def check_file(path: Path, want: FileEntry, *, snapshot: str) -> None:
         raise SnapshotMissing(msg)
     # The size check is free and catches truncation before hashing a large file.
     size = path.stat().st_size
-    if size != want.size:
-        msg = f"snapshot {snapshot}: {path.name} should be {want.size} bytes, found {size}"
+    check_digest(path.name, FileEntry(sha256=want.sha256, size=size), want, snapshot=snapshot)
+    check_digest(path.name, digest_file(path), want, snapshot=snapshot)
+
+
+def check_digest(name: str, got: FileEntry, want: FileEntry, *, snapshot: str) -> None:
+    """Raise unless a file's size and sha256 (taken as it was written) match the manifest.
+
+    Raises:
+        SnapshotCorrupt: Its size or sha256 differs.
+    """
+    if got.size != want.size:
+        msg = f"snapshot {snapshot}: {name} should be {want.size} bytes, found {got.size}"
         raise SnapshotCorrupt(msg)
-    got = digest_file(path)
     if got.sha256 != want.sha256:
-        msg = (
-            f"snapshot {snapshot}: {path.name} should have sha256 {want.sha256}, found {got.sha256}"
-        )
+        msg = f"snapshot {snapshot}: {name} should have sha256 {want.sha256}, found {got.sha256}"
         raise SnapshotCorrupt(msg)
 
 

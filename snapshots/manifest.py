@@ -19,14 +19,44 @@ from typing import Any, Final
 
 from snapshots.errors import SnapshotCorrupt
 
-#: Bumped whenever a reader of the previous format could misread a new snapshot.
-FORMAT = 1
+#: Bumped whenever a reader of the previous format could misread a new snapshot. Format 2 added
+#: the vectors, neighbour lists, tag lists and offset-indexed metadata beside the ANNOY index.
+FORMAT = 2
 METRIC: Final = "angular"
 MANIFEST_NAME = "manifest.json"
+#: ANNOY index of the unit-normalised retrieval vectors (row ``i`` is item ``i``).
 INDEX_NAME = "index.ann"
+#: ``(count, dim)`` float32: the same vectors, for exact scoring (memory-mapped).
+VECTORS_NAME = "vectors.npy"
+#: ``(count,)`` fixed-width UTF-8 track ids, sorted: row ``i``'s id, found by binary search.
+IDS_NAME = "ids.npy"
+#: One JSON object per row (``track_id``, ``name``, ``artists``, ``album``, ``tags``).
 TRACKS_NAME = "tracks.jsonl"
-#: Every format-1 snapshot has exactly these data files (the manifest lists them).
-DATA_FILES = (INDEX_NAME, TRACKS_NAME)
+#: ``(count + 1,)`` int64 byte offsets of the lines of ``tracks.jsonl``.
+OFFSETS_NAME = "offsets.npy"
+#: ``(count, neighbours)`` int32 rows and float32 cosine scores of each row's nearest rows,
+#: best first (``-1`` pads a list when the snapshot is smaller).
+NEIGHBOURS_NAME = "neighbours.npy"
+SCORES_NAME = "scores.npy"
+#: Rows carrying each tag, concatenated (int32, sorted within a tag), and per lower-cased tag
+#: its ``[start, end)`` in that array.
+TAGGED_NAME = "tagged.npy"
+TAGS_NAME = "tags.json"
+#: ``(count, 2)`` float32: each row's place on the catalogue map (``snapshots.projection``).
+XY_NAME = "xy.npy"
+#: Every format-2 snapshot has exactly these data files (the manifest lists them).
+DATA_FILES = (
+    INDEX_NAME,
+    VECTORS_NAME,
+    IDS_NAME,
+    TRACKS_NAME,
+    OFFSETS_NAME,
+    NEIGHBOURS_NAME,
+    SCORES_NAME,
+    TAGGED_NAME,
+    TAGS_NAME,
+    XY_NAME,
+)
 
 #: ``20261123T220501.123Z-1a2b3c4d``: UTC build time to the millisecond, then a random suffix.
 #: Fixed width, so sorting version strings sorts snapshots by build time.
@@ -48,6 +78,9 @@ _FIELDS = (
     "built_at",
     "source_mark",
     "transform",
+    "neighbours",
+    "search_k",
+    "recall",
 )
 #: Fields added within format 1: a manifest written before them reads as their default.
 _OPTIONAL_FIELDS = ("missing",)
@@ -83,6 +116,12 @@ class Manifest:
             the epoch (``None`` when no mark was recorded): the indexer rebuilds when it moves.
         transform: How vectors were transformed before indexing (``None``: as stored), e.g. the
             frozen z-scoring statistics.
+        neighbours: Length of each row's stored neighbour list.
+        search_k: ANNOY ``search_k`` that reached the recall target for query vectors.
+        recall: How recall was measured and what it came to (``at``, ``sample``, ``target``,
+            ``lists``: recall of the stored lists, ``search``: of ANNOY search at ``search_k``
+            re-ranked exactly, ``probes``: cells each row was listed in when the lists were
+            built, 0 for exact lists).
         missing: Tracks that have a vector of another model version but none of this one, and
             whose audio did not turn out unusable or fail, when the snapshot was built. A snapshot
             with ``missing > 0`` is incomplete: a reindex to this model version is under way,
@@ -100,6 +139,9 @@ class Manifest:
     built_at: datetime
     source_mark: int | None
     transform: Mapping[str, Any] | None = None
+    neighbours: int = 0
+    search_k: int = -1
+    recall: Mapping[str, Any] | None = None
     missing: int = 0
     metric: str = METRIC
     format: int = FORMAT
@@ -134,6 +176,9 @@ class Manifest:
             "built_at": self.built_at.astimezone(UTC).isoformat(timespec="milliseconds"),
             "source_mark": self.source_mark,
             "transform": None if self.transform is None else dict(self.transform),
+            "neighbours": self.neighbours,
+            "search_k": self.search_k,
+            "recall": None if self.recall is None else dict(self.recall),
             "missing": self.missing,
         }
 
@@ -182,6 +227,9 @@ class Manifest:
                 built_at=built_at,
                 source_mark=data["source_mark"],
                 transform=data["transform"],
+                neighbours=data["neighbours"],
+                search_k=data["search_k"],
+                recall=data["recall"],
                 missing=data.get("missing", 0),
             )
         except SnapshotCorrupt as exc:
@@ -247,6 +295,12 @@ def _validate(m: Manifest) -> None:
         problems.append(f"built_at must be a time with a zone, got {m.built_at!r}")
     if m.source_mark is not None and not _is_int(m.source_mark):
         problems.append(f"source_mark must be an integer or null, got {m.source_mark!r}")
+    if not _is_int(m.neighbours) or m.neighbours < 0:
+        problems.append(f"neighbours must be a non-negative integer, got {m.neighbours!r}")
+    if not _is_int(m.search_k) or m.search_k < -1:
+        problems.append(f"search_k must be an integer of at least -1, got {m.search_k!r}")
+    if m.recall is not None and not isinstance(m.recall, Mapping):
+        problems.append(f"recall must be an object or null, got {m.recall!r}")
     if not _is_int(m.missing) or m.missing < 0:
         problems.append(f"missing must be a non-negative integer, got {m.missing!r}")
     if m.transform is not None and not isinstance(m.transform, Mapping):

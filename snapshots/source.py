@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -139,6 +140,98 @@ async def read_vectors(
             sorted(skipped)[:5],
         )
     return vectors, skipped
+
+
+@dataclass
+class ReadColumns:
+    """A model version's vectors as columns: ids, one float32 array, tags.
+
+    Attributes:
+        ids: Track ids, in the order read.
+        vectors: ``(len(ids), dim)`` float32, row ``i`` for ``ids[i]``.
+        tags: Row ``i``'s top tags.
+        skipped: Ids whose vector was not ``dim`` finite floats.
+    """
+
+    ids: list[str]
+    vectors: npt.NDArray[np.float32]
+    tags: list[dict[str, float]]
+    #: Row ``i``'s audio sha256, when recorded.
+    digests: list[str | None] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class _Rows:
+    """A float32 array that grows by doubling: vectors land in it as they are read."""
+
+    def __init__(self, dim: int) -> None:
+        self.data = np.empty((1024, dim), dtype=np.float32)
+        self.count = 0
+
+    def append(self, vector: npt.NDArray[np.float32]) -> int:
+        if self.count == self.data.shape[0]:
+            grown = np.empty((self.data.shape[0] * 2, self.data.shape[1]), dtype=np.float32)
+            grown[: self.count] = self.data[: self.count]
+            self.data = grown
+        self.data[self.count] = vector
+        self.count += 1
+        return self.count - 1
+
+
+async def read_columns(db: CassandraSession, ks: str, model_version: str) -> ReadColumns:
+    """Every usable vector of a model version, streamed page by page into one float32 array.
+
+    No per-track vector object outlives its page: a million 160-d vectors take 640 MB plus the
+    array's spare room while growing (at most twice that, once). Vectors that are not as many
+    finite floats as the model version's recorded length (:func:`stored_dim`) are skipped.
+    """
+    dim = await stored_dim(db, ks, model_version)
+    stmt = await db.prepare(
+        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at, "
+        f"audio_sha256 FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
+    )
+    stmt.fetch_size = PAGE_ROWS
+    rows = _Rows(dim)
+    digests: list[str | None] = []
+    ids: list[str] = []
+    tags: list[dict[str, float]] = []
+    where: dict[str, tuple[int, datetime]] = {}
+    skipped: list[str] = []
+
+    async def read_bucket(bucket: int) -> None:
+        async for row in db.stream(stmt, (model_version, bucket)):
+            track_id = row["track_id"]
+            vector = np.asarray(row["embedding"] or (), dtype=np.float32)
+            if vector.shape != (dim,) or not np.isfinite(vector).all():
+                skipped.append(track_id)
+                continue
+            at = row["extracted_at"] or datetime.min
+            seen = where.get(track_id)
+            if seen is not None:
+                # A track sits in one bucket unless a writer bucketed differently; keep its
+                # newest vector, in the row it already has.
+                if seen[1] >= at:
+                    continue
+                rows.data[seen[0]] = vector
+                tags[seen[0]] = dict(row["tags"] or {})
+                digests[seen[0]] = row["audio_sha256"]
+                where[track_id] = (seen[0], at)
+                continue
+            where[track_id] = (rows.append(vector), at)
+            ids.append(track_id)
+            tags.append(dict(row["tags"] or {}))
+            digests.append(row["audio_sha256"])
+
+    await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
+    if skipped:
+        logger.warning(
+            "model version %s: %d vectors skipped (not %d finite floats), e.g. %s",
+            model_version,
+            len(skipped),
+            dim,
+            sorted(skipped)[:5],
+        )
+    return ReadColumns(ids, rows.data[: rows.count], tags, digests, skipped)
 
 
 async def read_metadata(

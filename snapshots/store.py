@@ -9,7 +9,6 @@ all its files are in place.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 import secrets
@@ -19,11 +18,14 @@ from pathlib import Path
 
 from snapshots.builder import BuiltSnapshot
 from snapshots.errors import SnapshotCorrupt, SnapshotError, SnapshotMissing
-from snapshots.local import PARTIAL_PREFIX, verify_folder
+from snapshots.local import PARTIAL_PREFIX, check_digest, verify_folder
 from snapshots.manifest import (
     MANIFEST_NAME,
     MODEL_VERSION_RE,
+    TAGS_NAME,
+    TRACKS_NAME,
     VERSION_RE,
+    FileEntry,
     Manifest,
 )
 from stores.objects import ObjectNotFound, ObjectStore
@@ -32,10 +34,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "snapshots"
 _CONTENT_TYPES = {
-    "index.ann": "application/octet-stream",
-    "tracks.jsonl": "application/x-ndjson",
+    TRACKS_NAME: "application/x-ndjson",
+    TAGS_NAME: "application/json",
     MANIFEST_NAME: "application/json",
 }
+_BINARY = "application/octet-stream"
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 
 
@@ -99,15 +102,17 @@ class SnapshotStore:
             raise SnapshotError(msg)
         folder = self._folder(manifest.model_version, manifest.version)
         for name, want in sorted(manifest.files.items()):
-            data = await asyncio.to_thread((built.folder / name).read_bytes)
-            got = await asyncio.to_thread(_digest_bytes, data)
+            # Streamed part by part and hashed on the way: what was sent is what was checked.
+            got = await self.objects.put_file(
+                folder + name, built.folder / name, _CONTENT_TYPES.get(name, _BINARY)
+            )
             if got != (want.sha256, want.size):
+                await self.objects.delete(folder + name)
                 msg = (
                     f"snapshot {manifest.version}: local {name} changed since it was built "
                     f"(expected sha256 {want.sha256}, {want.size} bytes)"
                 )
                 raise SnapshotCorrupt(msg)
-            await self.objects.put(folder + name, data, content_type=_CONTENT_TYPES[name])
         # Last: until this put completes, listings do not show the version at all.
         await self.objects.put(key, manifest.to_json(), content_type=_CONTENT_TYPES[MANIFEST_NAME])
         logger.info(
@@ -191,13 +196,14 @@ class SnapshotStore:
         partial = await asyncio.to_thread(_new_partial, cache_dir, version)
         try:
             folder = self._folder(model_version, version)
-            for name in sorted(manifest.files):
+            for name, want in sorted(manifest.files.items()):
                 try:
-                    data = await self.objects.get(folder + name)
+                    # Streamed to disk and hashed on the way, never whole in memory.
+                    sha256, size = await self.objects.get_file(folder + name, partial / name)
                 except ObjectNotFound as exc:
                     msg = f"snapshot {version}: {folder + name} is listed but not stored"
                     raise SnapshotMissing(msg) from exc
-                await asyncio.to_thread((partial / name).write_bytes, data)
+                check_digest(name, FileEntry(sha256, size), want, snapshot=version)
             await asyncio.to_thread((partial / MANIFEST_NAME).write_bytes, manifest.to_json())
             await asyncio.to_thread(_install, partial, target, manifest)
         finally:
@@ -305,10 +311,6 @@ async def download(
     return await SnapshotStore(objects, prefix).download(manifest_key, cache_dir)
 
 
-def _digest_bytes(data: bytes) -> tuple[str, int]:
-    return hashlib.sha256(data).hexdigest(), len(data)
-
-
 def _reuse(target: Path, manifest: Manifest) -> Path | None:
     # A copy left by an earlier download is reused only if it still checks out.
     if not target.exists():
@@ -331,7 +333,7 @@ def _new_partial(cache_dir: Path, version: str) -> Path:
 
 
 def _install(partial: Path, target: Path, manifest: Manifest) -> None:
-    verify_folder(partial, manifest)
+    # Every data file was checked as it was written; the manifest is ours.
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         partial.rename(target)

@@ -7,11 +7,14 @@ or ``StoreRejected``; a missing key as :class:`ObjectNotFound`.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, BinaryIO, Self
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -19,6 +22,11 @@ from botocore.exceptions import ClientError
 
 from config.settings import S3Settings
 from stores.errors import DRIVER_ERRORS, StoreError, store_error
+
+#: Bytes per part of a multipart upload (S3's minimum part is 5 MB).
+PART_BYTES = 8 * 2**20
+#: Bytes per read while downloading to a file.
+READ_BYTES = 2**20
 
 
 class ObjectNotFound(StoreError, KeyError):
@@ -133,6 +141,86 @@ class ObjectStore:
         except DRIVER_ERRORS as exc:
             raise store_error(exc, f"S3 get {key}") from exc
         return data
+
+    async def put_file(
+        self, key: str, path: Path, content_type: str = "application/octet-stream"
+    ) -> tuple[str, int]:
+        """Upload a file part by part (multipart above one part), never whole in memory.
+
+        Returns:
+            The sha256 and size of what was sent, hashed while sending.
+        """
+        sha = hashlib.sha256()
+        handle = await asyncio.to_thread(path.open, "rb")
+        try:
+            first = await asyncio.to_thread(handle.read, PART_BYTES)
+            sha.update(first)
+            if len(first) < PART_BYTES:
+                await self.put(key, first, content_type)
+                return sha.hexdigest(), len(first)
+            size = await self._put_parts(key, handle, first, sha, content_type)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return sha.hexdigest(), size
+
+    async def _put_parts(
+        self, key: str, handle: BinaryIO, first: bytes, sha: Any, content_type: str
+    ) -> int:
+        upload = await self._client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ContentType=content_type
+        )
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+        size = 0
+        try:
+            chunk = first
+            while chunk:
+                number = len(parts) + 1
+                sent = await self._client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                parts.append({"ETag": sent["ETag"], "PartNumber": number})
+                size += len(chunk)
+                chunk = await asyncio.to_thread(handle.read, PART_BYTES)
+                sha.update(chunk)
+            await self._client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+            )
+        except BaseException:
+            # Leave no orphan parts behind a failed upload.
+            await self._client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+            raise
+        return size
+
+    async def get_file(self, key: str, path: Path) -> tuple[str, int]:
+        """Download an object into ``path`` chunk by chunk, never whole in memory.
+
+        Returns:
+            The sha256 and size of what was written, hashed while writing.
+
+        Raises:
+            ObjectNotFound: Nothing is stored under ``key``.
+        """
+        try:
+            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise ObjectNotFound(key) from exc
+            raise
+        sha = hashlib.sha256()
+        size = 0
+        handle = await asyncio.to_thread(path.open, "wb")
+        try:
+            async with response["Body"] as stream:
+                while chunk := await stream.read(READ_BYTES):
+                    sha.update(chunk)
+                    size += len(chunk)
+                    await asyncio.to_thread(handle.write, chunk)
+        finally:
+            await asyncio.to_thread(handle.close)
+        return sha.hexdigest(), size
 
     async def head(self, key: str) -> dict[str, Any] | None:
         """The size, content type and metadata of the object under ``key``; ``None`` if absent."""

@@ -173,6 +173,16 @@ class TrackStore:
             seen += 1
         return page
 
+    async def rows(self, track_ids: Sequence[str]) -> list[TrackRow]:
+        """The stored rows of the given tracks (unknown ids are left out)."""
+        if not track_ids:
+            return []
+        stmt = await self._stmt(
+            "SELECT track_id, name, artists, album, audio_status, audio_error "
+            "FROM {ks}.tracks WHERE track_id IN ?"
+        )
+        return [_row(row) for row in await self.db.execute(stmt, (list(track_ids),))]
+
     async def has_embedding(self, track_id: str, model_version: str) -> bool:
         """Whether a vector of this model version is stored for the track."""
         stmt = await self._stmt(

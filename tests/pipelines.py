@@ -101,7 +101,9 @@ async def isolated_deployment(
     base, env = run_scoped(settings_for_fakes(servers, spotify=spotify, deezer=deezer), run, tmp)
     settings = base.model_copy(
         update={
-            "index": base.index.model_copy(update={"interval_s": 2.0, "trees": 10}),
+            "index": base.index.model_copy(
+                update={"interval_s": 2.0, "trees": 10, "rebuild_after_s": 0.0}
+            ),
             "model": base.model.model_copy(update={"version": model or base.model.version}),
         }
     )
@@ -112,6 +114,8 @@ async def isolated_deployment(
         {
             "SPOTREC_INDEX_INTERVAL_S": "2",
             "SPOTREC_INDEX_TREES": "10",
+            # Tests follow every change into a snapshot; the cadence is tested on its own.
+            "SPOTREC_INDEX_REBUILD_AFTER_S": "0",
             "SPOTREC_MODEL_BATCH_SIZE": "8",
             "SPOTREC_MODEL_VERSION": settings.model.version,
             **(worker_env or {}),

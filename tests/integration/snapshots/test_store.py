@@ -139,7 +139,7 @@ async def test_tampered_or_truncated_files_are_refused(
         await store.download(key, cache)
 
     await store.objects.put(folder + "tracks.jsonl", tracks)
-    await store.objects.put(key, b'{"format": 1, "version": "x"}')
+    await store.objects.put(key, b'{"format": 2, "version": "x"}')
     with pytest.raises(SnapshotCorrupt, match="missing fields"):
         await store.download(key, cache)
     assert await store.latest(model_version) is None  # a bad manifest is passed over

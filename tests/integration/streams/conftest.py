@@ -118,6 +118,8 @@ async def _read(settings: Settings, topic: str, key: bytes | None) -> list[Recor
     )
     await consumer.start()
     try:
+        # Fresh metadata first: without it the end offsets of a new topic can read as 0.
+        await consumer.topics()
         partitions = [TopicPartition(name, p) for p in range(topic_partitions(settings)[name])]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)

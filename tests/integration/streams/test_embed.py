@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,17 +15,25 @@ from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
 from stores.migrations import LEGACY_DIM as EMBEDDING_DIM
 from streams.embed import embed_batch, features_key
-from streams.fetch import audio_key
-from streams.names import FEATURES_EXTRACTED
+from streams.fetch import audio_key, handle_track
+from streams.handling import ATTEMPT_HEADER
+from streams.names import AUDIO_STORED, FEATURES_EXTRACTED, TRACK_DISCOVERED
 from streams.resources import Resources
+from streams.schedule import resend_due
 from tests.fakes.catalogue import Catalogue
+from tests.fakes.cdn import FakeCdn
+from tests.fakes.fixtures import settings_for_fakes
 from tests.integration.streams.conftest import records, scoped_resources
 
 
 @pytest.fixture
-async def embedding_res(deployment: Settings, extractor: Extractor) -> AsyncIterator[Resources]:
-    """Resources with the real extractor."""
-    async for res in scoped_resources(deployment, extractor):
+async def embedding_res(
+    deployment: Settings,
+    extractor: Extractor,
+    fake_cdn: FakeCdn,  # the fixture conftest imports, requested by name
+) -> AsyncIterator[Resources]:
+    """Resources with the real extractor, allowed to download from the fake CDN."""
+    async for res in scoped_resources(settings_for_fakes(deployment), extractor):
         yield res
 
 
@@ -118,3 +127,30 @@ async def test_a_batch_is_embedded_announced_settled_and_its_audio_deleted(
     assert await res.tracks.status(bad.track_id) == "unavailable"
     assert await res.objects.head(good.object_key) is None
     assert await res.objects.head(bad.object_key) is None
+
+
+async def test_a_track_that_failed_for_now_is_retried_by_the_schedule_and_indexed(
+    embedding_res: Resources, fake_cdn: FakeCdn
+) -> None:
+    res = embedding_res
+    # The CDN fails the first try and its retry in place, then serves the clip.
+    track = TrackDiscoveredV1(
+        track_id=f"deezer:{uuid.uuid4().hex[:12]}",
+        name="flaky",
+        artists=["a"],
+        source="deezer",
+        source_ref="9",
+        audio_refs=[f"url:{fake_cdn.url(f'/flaky/{uuid.uuid4().hex}?fail=2&clip=trumpet')}"],
+    )
+    key = track.track_id.encode()
+    assert await handle_track(res, track.dumps(), key) is None
+    assert await res.tracks.status(track.track_id) == "failed"
+    # The leader's sweeper, once the retry is due, sends the record back.
+    await resend_due(res, datetime.now(UTC) + timedelta(hours=2))
+    [(_, value, headers)] = await records(res.settings, TRACK_DISCOVERED, key, expect=1)
+    assert headers == {ATTEMPT_HEADER: b"1"}
+    assert await handle_track(res, value, key, headers) is None
+    [(_, stored, _)] = await records(res.settings, AUDIO_STORED, key, expect=1)
+    assert await embed_batch(res, [AudioStoredV1.loads(stored)]) == 1
+    assert await res.tracks.has_embedding(track.track_id, res.model_version)
+    assert await res.tracks.status(track.track_id) == "extracted"

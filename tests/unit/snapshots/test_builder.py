@@ -153,7 +153,7 @@ def test_rows_that_disagree_with_the_manifest_are_refused(tmp_path: Path) -> Non
     write_snapshot(tmp_path, _tracks(["a", "b", "c"]), model_version="m", trees=1, source_mark=0)
     tracks_file = tmp_path / "tracks.jsonl"
     tracks_file.write_text("\n".join(tracks_file.read_text().splitlines()[:2]) + "\n")
-    with pytest.raises(SnapshotCorrupt, match="has 2 rows, manifest says 3"):
+    with pytest.raises(SnapshotCorrupt, match="offsets.npy disagrees with tracks.jsonl"):
         LoadedSnapshot.open(tmp_path)  # without verify: the loader's own checks
 
 

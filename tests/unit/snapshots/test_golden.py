@@ -13,6 +13,7 @@ import pytest
 from snapshots.errors import SnapshotClosed, TrackNotIndexed
 from snapshots.index import LoadedSnapshot
 from snapshots.local import verify_folder
+from snapshots.manifest import DATA_FILES
 from tests.fixtures.snapshots import make_v1
 
 GOLDEN = make_v1.GOLDEN_DIR
@@ -94,12 +95,14 @@ def test_unknown_track_and_closed_snapshot_are_typed_errors(golden: LoadedSnapsh
     assert "nope" not in golden
     golden.close()
     with pytest.raises(SnapshotClosed):
-        golden.neighbours("a1", 3)
-    assert golden.get("a1").row == 0  # metadata needs no index
+        golden.nearest(golden.vector("a1"), 3)
+    # Metadata and the stored lists need no index.
+    assert golden.get("a1").row == 0
+    assert [n.track_id for n in golden.neighbours("a1", 1)] == ["a2"]
 
 
 def test_rebuilding_the_fixture_gives_identical_files(tmp_path: Path) -> None:
     rebuilt = make_v1.build(tmp_path / "v1")
-    for name in ("index.ann", "tracks.jsonl", "manifest.json"):
+    for name in (*DATA_FILES, "manifest.json"):
         assert (tmp_path / "v1" / name).read_bytes() == (GOLDEN / name).read_bytes(), name
     assert rebuilt.manifest == verify_folder(GOLDEN)

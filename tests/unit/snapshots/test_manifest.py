@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from snapshots.errors import SnapshotCorrupt
-from snapshots.manifest import VERSION_RE, FileEntry, Manifest, new_version
+from snapshots.manifest import DATA_FILES, VERSION_RE, FileEntry, Manifest, new_version
 
 _SHA = "ab" * 32
+_FILES = {name: FileEntry(_SHA, 100) for name in DATA_FILES}
 
 
 def _manifest(**overrides: Any) -> Manifest:
@@ -21,7 +22,7 @@ def _manifest(**overrides: Any) -> Manifest:
         "count": 3,
         "dim": 160,
         "trees": 10,
-        "files": {"index.ann": FileEntry(_SHA, 100), "tracks.jsonl": FileEntry(_SHA, 20)},
+        "files": _FILES,
         "built_at": datetime(2026, 11, 23, 22, 5, 1, 123000, tzinfo=UTC),
         "source_mark": 1_795_000_000_123,
     }
@@ -41,10 +42,17 @@ def test_json_round_trip_is_exact_and_stable() -> None:
     assert Manifest.from_json(raw) == manifest
     assert Manifest.from_json(raw).to_json() == raw
     data = json.loads(raw)
-    assert data["format"] == 1
+    assert data["format"] == 2
     assert data["metric"] == "angular"
     assert data["transform"] is None
     assert data["files"]["index.ann"] == {"sha256": _SHA, "size": 100}
+
+
+def test_recall_and_search_settings_are_kept() -> None:
+    recall = {"at": 10, "sample": 1000, "target": 0.99, "lists": 0.995, "search": 0.991}
+    manifest = _manifest(neighbours=32, search_k=880, recall=recall)
+    back = Manifest.from_json(manifest.to_json())
+    assert (back.neighbours, back.search_k, back.recall) == (32, 880, recall)
 
 
 def test_transform_is_kept() -> None:
@@ -78,7 +86,7 @@ def test_versions_are_fixed_width_and_sort_by_time() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (_dict(format=2), "expected manifest format 1, got 2"),
+        (_dict(format=1), "expected manifest format 2, got 1"),
         ({k: v for k, v in _dict().items() if k != "count"}, r"missing fields \['count'\]"),
         (_dict(extra=1), r"unknown fields \['extra'\]"),
         (_dict(count=0), "count must be a positive integer"),
@@ -88,18 +96,28 @@ def test_versions_are_fixed_width_and_sort_by_time() -> None:
         (_dict(version="latest"), "version must look like"),
         (_dict(files={"index.ann": {"sha256": _SHA, "size": 1}}), "files must list exactly"),
         (
-            _dict(files={"index.ann": {"sha256": "xyz", "size": 1}, "tracks.jsonl": {}}),
+            _dict(
+                files={
+                    **_dict()["files"],
+                    "index.ann": {"sha256": "xyz", "size": 1},
+                    "tracks.jsonl": {},
+                }
+            ),
             "malformed manifest field",
         ),
         (
             _dict(
                 files={
+                    **_dict()["files"],
                     "index.ann": {"sha256": "xyz", "size": 1},
                     "tracks.jsonl": {"sha256": _SHA, "size": -1},
                 }
             ),
             r"sha256 must be 64 hex digits.*size must be a non-negative integer",
         ),
+        (_dict(neighbours=-1), "neighbours must be a non-negative integer"),
+        (_dict(search_k=-2), "search_k must be an integer of at least -1"),
+        (_dict(recall=[0.9]), "recall must be an object or null"),
         (_dict(built_at="yesterday"), "malformed manifest field"),
         (_dict(built_at="2026-11-23T22:05:01"), "built_at must be a time with a zone"),
         (_dict(source_mark="soon"), "source_mark must be an integer or null"),

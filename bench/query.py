@@ -1,0 +1,486 @@
+"""Serving benchmark: build, load, recall, throughput, the tag filter and a swap under load.
+
+Reads nothing but its own generated data; writes snapshots under a temporary folder (removed at
+the end) and prints a table. For each size (default 100k and 1M tracks) it generates clustered
+synthetic 160-d vectors (2,000 clusters) with 5 tags per track from 50 (Zipf-like frequencies,
+so some tags are rare), then measures, each beside a baseline from the same run:
+
+- the project's builder (``write_columns``) against a bare ANNOY build of the same array with
+  the same trees and cores: time and peak memory of each, in a process of its own;
+- opening and warming the snapshot, and the memory its metadata and ids cost;
+- recall@10 of queries by id (stored lists) and by vector (ANNOY + exact re-ranking) against
+  exact search on 1,000 random tracks, apart from the builder's own sample;
+- ``/recommend`` by id under ``wrk`` (32 connections) against a constant-JSON route of the
+  same size served by the same process (a bench-only route), p50/p99 and requests/s;
+- the tag filter's worst case: per tag, the p99 of ``k=100`` filtered queries;
+- failed requests while the node swaps snapshots under that load.
+
+Run ``make bench-query`` (``wrk`` from Debian: ``apt-get install wrk``), or
+``python -m bench.query --sizes 100000`` for one size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from aiohttp import web
+
+F32 = npt.NDArray[np.float32]
+
+DIM = 160
+CLUSTERS = 2000
+TAGS = 50
+TAGS_PER_TRACK = 5
+SEED = 2017
+RECALL_QUERIES = 1000
+TAG_QUERIES = 200
+WRK_CONNECTIONS = 32
+
+
+def synthetic(count: int, seed: int = SEED) -> tuple[F32, list[str], list[dict[str, Any]]]:
+    """Clustered vectors, sorted ids and metadata rows with Zipf-like tags."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((CLUSTERS, DIM)).astype(np.float32) * 2.0
+    vectors = np.empty((count, DIM), dtype=np.float32)
+    block = 100_000
+    for start in range(0, count, block):
+        n = min(block, count - start)
+        vectors[start : start + n] = centres[rng.integers(0, CLUSTERS, n)]
+        vectors[start : start + n] += rng.standard_normal((n, DIM)).astype(np.float32)
+    weights = 1.0 / np.arange(1, TAGS + 1) ** 1.1
+    weights /= weights.sum()
+    picks = rng.choice(TAGS, size=(count, TAGS_PER_TRACK), p=weights)
+    ids = [f"t:{i:07d}" for i in range(count)]
+    meta = [
+        {
+            "track_id": ids[i],
+            "name": f"Track {i}",
+            "artists": [f"Artist {i % 5000}"],
+            "album": None,
+            "tags": [[f"tag{t:02d}", 0.5] for t in dict.fromkeys(picks[i].tolist())],
+        }
+        for i in range(count)
+    ]
+    return vectors, ids, meta
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_bare(vectors_path: Path, out: Path, trees: int) -> dict[str, Any]:
+    """A bare ANNOY build of the array: add every row, build on every core, save."""
+    from annoy import AnnoyIndex
+
+    vectors = np.load(vectors_path)
+    started = time.monotonic()
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors /= norms
+    index = AnnoyIndex(vectors.shape[1], "angular")
+    for row in range(vectors.shape[0]):
+        index.add_item(row, vectors[row])
+    index.build(trees, n_jobs=-1)
+    index.save(str(out))
+    return {"seconds": time.monotonic() - started, "peak_mb": _peak_rss_mb()}
+
+
+def child_build(vectors_path: Path, meta_path: Path, out: Path, trees: int) -> dict[str, Any]:
+    """The project's builder on the same array."""
+    from snapshots.builder import Columns, write_columns
+
+    vectors = np.load(vectors_path)
+    meta = [json.loads(line) for line in meta_path.read_text().splitlines()]
+    started = time.monotonic()
+    built = write_columns(
+        out,
+        Columns([m["track_id"] for m in meta], vectors, meta),
+        model_version="bench",
+        trees=trees,
+        source_mark=None,
+        jobs=-1,
+    )
+    return {
+        "seconds": time.monotonic() - started,
+        "peak_mb": _peak_rss_mb(),
+        "manifest": {k: v for k, v in built.manifest.to_dict().items() if k != "transform"},
+        "timings": dict(built.timings),
+    }
+
+
+def _run_child(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.query", "--child", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+# --- the bench query node -------------------------------------------------------------------
+
+
+def bench_app(folder: Path) -> web.Application:
+    """The query node's routes over a local snapshot, plus two bench-only routes.
+
+    ``/bench/constant`` answers a constant JSON body the size of a ``k=10`` answer: the floor
+    of this framework and process. ``/bench/swap`` loads the snapshot folder again and swaps it
+    in, as a broadcast would.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.errors import json_errors
+    from api.keys import holder_key, queries_key, settings_key
+    from api.routes import setup_routes
+    from api.snapshots import SnapshotHolder
+    from config.settings import Settings
+    from snapshots.index import load_snapshot
+
+    app = web.Application(middlewares=[json_errors])
+    app[settings_key] = Settings()
+    app[holder_key] = SnapshotHolder()
+    app[queries_key] = ThreadPoolExecutor(4, "query")
+    setup_routes(app)
+    constant: dict[str, bytes] = {}
+
+    async def start(app: web.Application) -> None:
+        app[holder_key].swap(await load_snapshot(folder))
+        view = app[holder_key].current
+        assert view is not None
+        some = view.snapshot.info(0).track_id
+        body = {
+            "track_id": some,
+            "snapshot": view.version,
+            "model": view.manifest.model_version,
+            "tag": None,
+            "results": [
+                {
+                    "track_id": n.track_id,
+                    "name": n.track.name,
+                    "artists": list(n.track.artists),
+                    "album": n.track.album,
+                    "tags": [[t, round(s, 4)] for t, s in n.track.tags],
+                    "score": round(n.score, 6),
+                }
+                for n in view.neighbours(some, 10)
+            ],
+        }
+        constant["body"] = json.dumps(body).encode()
+
+    async def constant_json(request: web.Request) -> web.Response:
+        return web.Response(body=constant["body"], content_type="application/json")
+
+    async def swap(request: web.Request) -> web.Response:
+        started = time.monotonic()
+        request.app[holder_key].swap(await load_snapshot(folder))
+        return web.json_response({"seconds": time.monotonic() - started})
+
+    app.on_startup.append(start)
+    app.router.add_get("/bench/constant", constant_json)
+    app.router.add_post("/bench/swap", swap)
+    return app
+
+
+def _serve(folder: Path, port: int) -> None:
+    web.run_app(bench_app(folder), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+async def _wait_ready(port: int, deadline_s: float = 120.0) -> None:
+    import aiohttp
+
+    started = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() - started < deadline_s:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+    msg = f"bench query node on port {port} not ready within {deadline_s} s"
+    raise RuntimeError(msg)
+
+
+_LUA = """
+local ids = {}
+for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
+math.randomseed(os.time())
+request = function()
+  return wrk.format("GET", "/recommend?k=10&track_id=" .. ids[math.random(#ids)])
+end
+"""
+
+
+def wrk(url: str, seconds: int, script: Path | None, ids: Path | None) -> dict[str, Any]:
+    """Run wrk with 32 connections; requests/s, p50 and p99 in ms, failed requests."""
+    command = ["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency"]
+    if script is not None:
+        command += ["-s", str(script)]
+    env = {**os.environ, **({"BENCH_IDS": str(ids)} if ids else {})}
+    out = subprocess.run(
+        [*command, url], check=True, capture_output=True, text=True, env=env
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failed = int(non2xx.group(1)) if non2xx else 0
+    if errors:
+        failed += sum(int(g) for g in errors.groups())
+    return {
+        "rate": rate,
+        "p50_ms": _latency(out, "50%"),
+        "p99_ms": _latency(out, "99%"),
+        "failed": failed,
+    }
+
+
+def _latency(out: str, label: str) -> float:
+    found = re.search(rf"{re.escape(label)}\s+([\d.]+)(us|ms|s)", out)
+    if not found:
+        return float("nan")
+    value, unit = float(found.group(1)), found.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+# --- measurements ---------------------------------------------------------------------------
+
+
+def measure_recall(folder: Path) -> dict[str, float]:
+    """Recall@10 by id (stored lists) and by vector (ANN + re-rank) on fresh random rows."""
+    from snapshots.index import LoadedSnapshot
+    from snapshots.recall import exact_truth, recall_of, sample_rows
+
+    snapshot = LoadedSnapshot.open(folder)
+    space = np.load(folder / "vectors.npy", mmap_mode="r")
+    truth = exact_truth(np.asarray(space), sample_rows(len(snapshot), RECALL_QUERIES, seed=99))
+    by_id = np.full((len(truth.rows), 10), -np.inf, dtype=np.float32)
+    by_vector = np.full((len(truth.rows), 10), -np.inf, dtype=np.float32)
+    for i, row in enumerate(truth.rows):
+        track = snapshot.info(int(row)).track_id
+        listed = snapshot.neighbour_rows(track, 10)
+        by_id[i, : len(listed)] = [s for _, s in listed]
+        found = snapshot.nearest_rows(space[row], 10, exclude=int(row))
+        by_vector[i, : len(found)] = [s for _, s in found]
+    snapshot.close()
+    return {"by_id": recall_of(truth, by_id), "by_vector": recall_of(truth, by_vector)}
+
+
+def measure_tags(folder: Path) -> dict[str, Any]:
+    """Per tag, the p99 of ``k=100`` filtered queries from random tracks; the worst tag."""
+    from snapshots.index import LoadedSnapshot
+
+    snapshot = LoadedSnapshot.open(folder)
+    snapshot.warm()
+    rng = np.random.default_rng(5)
+    rows = rng.integers(0, len(snapshot), TAG_QUERIES)
+    worst: dict[str, Any] = {"p99_ms": 0.0}
+    for tag in snapshot.tags():
+        times = []
+        for row in rows:
+            track = snapshot.info(int(row)).track_id
+            started = time.perf_counter()
+            snapshot.with_tag(track, 100, tag)
+            times.append((time.perf_counter() - started) * 1000)
+        p99 = float(np.percentile(times, 99))
+        if p99 > worst["p99_ms"]:
+            worst = {
+                "tag": tag,
+                "tracks": len(snapshot.tagged_rows(tag)),
+                "p50_ms": float(np.percentile(times, 50)),
+                "p99_ms": p99,
+            }
+    snapshot.close()
+    return worst
+
+
+def measure_load(folder: Path) -> dict[str, float]:
+    """Seconds to open and to warm, and the memory (RSS) the open snapshot adds before warming."""
+    code = (
+        "import json, resource, time, sys\n"
+        "from pathlib import Path\n"
+        "from snapshots.index import LoadedSnapshot\n"
+        "def rss():\n"
+        "    return int(open('/proc/self/statm').read().split()[1]) * 4096 / 2**20\n"
+        "before = rss(); t = time.monotonic()\n"
+        "s = LoadedSnapshot.open(Path(sys.argv[1])); opened = time.monotonic() - t\n"
+        "after = rss(); t = time.monotonic(); s.warm(); warmed = time.monotonic() - t\n"
+        "print(json.dumps({'open_s': opened, 'warm_s': warmed, 'open_mb': after - before,"
+        " 'warm_mb': rss() - before}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(folder)], check=True, capture_output=True, text=True
+    )
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def measure_serving(folder: Path, seconds: int, work: Path) -> dict[str, Any]:
+    """Load /recommend and the constant route with wrk, then /recommend across swaps."""
+    import aiohttp
+
+    port = 18900 + os.getpid() % 500
+    ids = work / "ids.txt"
+    ids_array = np.load(folder / "ids.npy", mmap_mode="r")
+    pick = np.random.default_rng(1).integers(0, len(ids_array), 20_000)
+    ids.write_text("\n".join(bytes(ids_array[i]).decode() for i in pick) + "\n")
+    script = work / "recommend.lua"
+    script.write_text(_LUA)
+    node = subprocess.Popen(  # noqa: ASYNC220  # started once, not awaited
+        [sys.executable, "-m", "bench.query", "--serve", str(folder), "--port", str(port)]
+    )
+    try:
+        await _wait_ready(port)
+        base = f"http://127.0.0.1:{port}"
+        floor = await asyncio.to_thread(wrk, f"{base}/bench/constant", seconds, None, None)
+        served = await asyncio.to_thread(wrk, f"{base}/", seconds, script, ids)
+        load = _load()
+        # The same load again, while the node loads and swaps in the snapshot twice.
+        under = asyncio.create_task(asyncio.to_thread(wrk, f"{base}/", seconds, script, ids))
+        swaps = []
+        async with aiohttp.ClientSession() as http:
+            for _ in range(2):
+                await asyncio.sleep(seconds / 4)
+                async with http.post(f"{base}/bench/swap") as response:
+                    swaps.append((await response.json())["seconds"])
+        swapped = await under
+        return {"floor": floor, "served": served, "swap": swapped, "swaps_s": swaps, "load": load}
+    finally:
+        node.terminate()
+        node.wait(timeout=30)
+
+
+async def run_size(count: int, trees: int, seconds: int, work: Path) -> dict[str, Any]:
+    """Every measurement for one catalogue size."""
+    print(f"\n== {count:,} tracks: generating", flush=True)
+    vectors, _, meta = synthetic(count)
+    vectors_path = work / "vectors.npy"
+    np.save(vectors_path, vectors)
+    meta_path = work / "meta.jsonl"
+    meta_path.write_text("\n".join(json.dumps(m) for m in meta) + "\n")
+    vector_mb = vectors.nbytes / 2**20
+    del vectors, meta
+    results: dict[str, Any] = {"count": count, "vectors_mb": vector_mb}
+    print(f"   bare ANNOY build ({trees} trees, every core)... load {_load()}", flush=True)
+    results["bare"] = _run_child("bare", str(vectors_path), str(work / "bare.ann"), str(trees))
+    results["index_mb"] = (work / "bare.ann").stat().st_size / 2**20
+    (work / "bare.ann").unlink()
+    print(f"   project build... load {_load()}", flush=True)
+    folder = work / "snapshot"
+    results["build"] = _run_child(
+        "build", str(vectors_path), str(meta_path), str(folder), str(trees)
+    )
+    results["build_load"] = _load()
+    results["files_mb"] = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+    print(f"   load... load {_load()}", flush=True)
+    results["load_times"] = measure_load(folder)
+    print(f"   recall... load {_load()}", flush=True)
+    results["recall"] = measure_recall(folder)
+    print(f"   tag filter... load {_load()}", flush=True)
+    results["tags"] = measure_tags(folder)
+    print(f"   serving under wrk... load {_load()}", flush=True)
+    results["serving"] = await measure_serving(folder, seconds, work)
+    shutil.rmtree(folder)
+    return results
+
+
+def report(all_results: list[dict[str, Any]]) -> None:
+    """Print the table."""
+    for r in all_results:
+        b, bare, m = r["build"], r["bare"], r["build"]["manifest"]
+        s, lt = r["serving"], r["load_times"]
+        rec, steps = m["recall"], b["timings"]
+        print(f"\n### {r['count']:,} tracks x {DIM} (clustered, {CLUSTERS} clusters)")
+        print(
+            f"build: project {b['seconds']:.1f} s vs bare ANNOY {bare['seconds']:.1f} s"
+            f" = {b['seconds'] / bare['seconds']:.2f}x (target <= 1.3x);"
+            f" annoy {steps['annoy_s']:.1f} s, lists {steps['lists_s']:.1f} s,"
+            f" tuning {steps['tune_s']:.1f} s;"
+            f" load avg {r['build_load']}"
+        )
+        limit = 3 * (r["vectors_mb"] + r["index_mb"])
+        print(
+            f"peak memory: project {b['peak_mb']:.0f} MB vs bare {bare['peak_mb']:.0f} MB;"
+            f" vectors {r['vectors_mb']:.0f} MB + index {r['index_mb']:.0f} MB,"
+            f" 3x = {limit:.0f} MB; snapshot files {r['files_mb']:.0f} MB"
+        )
+        print(
+            f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB),"
+            f" warm {lt['warm_s']:.2f} s (+{lt['warm_mb']:.0f} MB resident, mapped files)"
+        )
+        print(
+            f"recall@10 vs exact (builder's sample {rec['sample']}): lists {rec['lists']},"
+            f" search {rec['search']} at search_k {m['search_k']}, probes {rec['probes']};"
+            f" bench sample {RECALL_QUERIES}: by id {r['recall']['by_id']:.4f},"
+            f" by vector {r['recall']['by_vector']:.4f}"
+        )
+        t = r["tags"]
+        print(
+            f"tag filter worst case (k=100): tag {t.get('tag')} ({t.get('tracks')} tracks)"
+            f" p50 {t.get('p50_ms', 0):.1f} ms, p99 {t['p99_ms']:.1f} ms (target <= 50 ms)"
+        )
+        fl, sv, sw = s["floor"], s["served"], s["swap"]
+        print(
+            f"/recommend by id, k=10, wrk -c{WRK_CONNECTIONS}: {sv['rate']:.0f} req/s"
+            f" (p50 {sv['p50_ms']:.2f} ms, p99 {sv['p99_ms']:.2f} ms) vs constant JSON"
+            f" {fl['rate']:.0f} req/s (p50 {fl['p50_ms']:.2f} ms, p99 {fl['p99_ms']:.2f} ms)"
+            f" = {sv['rate'] / fl['rate']:.2f}x (target >= 0.6x); load avg {s['load']}"
+        )
+        print(
+            f"swap under load: {sw['failed']} failed of ~{sw['rate'] * 1:.0f} req/s,"
+            f" swaps took {', '.join(f'{x:.2f} s' for x in s['swaps_s'])}"
+        )
+
+
+def main() -> None:
+    """Parse arguments and run (or act as a child process of the benchmark)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--trees", type=int, default=50)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per run")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, *rest = args.child
+        if kind == "bare":
+            print(json.dumps(child_bare(Path(rest[0]), Path(rest[1]), int(rest[2]))))
+        else:
+            result = child_build(Path(rest[0]), Path(rest[1]), Path(rest[2]), int(rest[3]))
+            print(json.dumps(result))
+        return
+    if args.serve:
+        _serve(Path(args.serve), args.port)
+        return
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-query-") as tmp:
+        for size in (int(s) for s in args.sizes.split(",")):
+            results.append(asyncio.run(run_size(size, args.trees, args.seconds, Path(tmp))))
+            print(json.dumps(results[-1], default=str))
+    report(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Neighbour lists of every row: exact search in blocks, and a cell-probing search for big sets.
+
+Reads and writes nothing: unit-normalised float32 rows in, ``(ids, scores)`` arrays out, scores
+being dot products (cosine similarity). Everything here blocks on BLAS, which uses every core, so
+async callers run it in a thread.
+
+Exact search costs ``n^2 * dim`` and is used for small snapshots. Above that, about ``sqrt(n)``
+cells are fitted by spherical k-means; every row is listed in its ``probes`` nearest cells, and
+a row is scored exactly against the rows listed in its own nearest cell. More probes: better
+recall and more work; the builder picks the fewest that reach its recall target on a sample
+(:mod:`snapshots.recall`), so the recall stated in the manifest is the one served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F32 = npt.NDArray[np.float32]
+I32 = npt.NDArray[np.int32]
+I64 = npt.NDArray[np.int64]
+
+#: Score-matrix elements per block (64 MB of float32): bounds memory whatever the size.
+BLOCK_ELEMENTS = 1 << 24
+#: Up to this many rows, lists are computed exactly (a few seconds on two cores).
+EXACT_MAX_ROWS = 20_000
+#: Spherical k-means rounds, and rows per cell it is fitted on.
+KMEANS_ROUNDS = 6
+KMEANS_SAMPLE_PER_CELL = 48
+
+
+def top_k(scores: F32, k: int) -> tuple[I64, F32]:
+    """Per row of ``scores``, the columns of the ``k`` highest values and the values, best first."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        empty = np.empty((scores.shape[0], 0))
+        return empty.astype(np.int64), empty.astype(np.float32)
+    if k < scores.shape[1]:
+        # argpartition on the largest values (not on a negated copy: several times faster).
+        part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
+    else:
+        part = np.broadcast_to(np.arange(k), (scores.shape[0], k))
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def exact_neighbours(vectors: F32, rows: I64, k: int) -> tuple[I32, F32]:
+    """The exact ``k`` nearest rows of each of ``rows`` among all rows, never the row itself.
+
+    Returns:
+        ``(len(rows), k')`` ids and scores with ``k' = min(k, n - 1)``, best first.
+    """
+    n = vectors.shape[0]
+    width = min(k, n - 1)
+    ids = np.empty((len(rows), width), dtype=np.int32)
+    scores = np.empty((len(rows), width), dtype=np.float32)
+    block = max(1, BLOCK_ELEMENTS // max(n, 1))
+    for start in range(0, len(rows), block):
+        chunk = rows[start : start + block]
+        block_scores = vectors[chunk] @ vectors.T
+        block_scores[np.arange(len(chunk)), chunk] = -np.inf
+        found, values = top_k(block_scores, width)
+        ids[start : start + len(chunk)] = found
+        scores[start : start + len(chunk)] = values
+    return ids, scores
+
+
+@dataclass(frozen=True)
+class Cells:
+    """Rows grouped around ``len(centres)`` unit centres, each row with its nearest centres.
+
+    Attributes:
+        centres: ``(cells, dim)`` unit vectors.
+        nearest: ``(n, MAX_PROBES')`` per row its nearest centres, nearest first.
+    """
+
+    centres: F32
+    nearest: I32
+
+    @property
+    def count(self) -> int:
+        """The number of cells."""
+        return int(self.centres.shape[0])
+
+    @property
+    def max_probes(self) -> int:
+        """The most cells a row can be listed in."""
+        return int(self.nearest.shape[1])
+
+
+#: Each row's nearest centres kept: the most probes a search can use before exact search.
+MAX_PROBES = 16
+
+
+def _normalise(rows: F32) -> F32:
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    out: F32 = (rows / norms).astype(np.float32)
+    return out
+
+
+def _nearest_centres(vectors: F32, centres: F32, count: int) -> I32:
+    out = np.empty((vectors.shape[0], count), dtype=np.int32)
+    block = max(1, BLOCK_ELEMENTS // max(centres.shape[0], 1))
+    for start in range(0, vectors.shape[0], block):
+        found, _ = top_k(vectors[start : start + block] @ centres.T, count)
+        out[start : start + block] = found
+    return out
+
+
+def fit_cells(vectors: F32, seed: int = 2017) -> Cells:
+    """Spherical k-means with about ``sqrt(n)`` centres on a sample; every row's nearest ones."""
+    n = vectors.shape[0]
+    count = max(1, int(round(np.sqrt(n))))
+    rng = np.random.default_rng(seed)
+    sample_size = min(n, count * KMEANS_SAMPLE_PER_CELL)
+    sample = vectors[np.sort(rng.choice(n, size=sample_size, replace=False))]
+    centres = sample[rng.choice(sample_size, size=count, replace=False)].copy()
+    for _ in range(KMEANS_ROUNDS):
+        assigned = _nearest_centres(sample, centres, 1)[:, 0]
+        order = np.argsort(assigned, kind="stable")
+        sizes = np.bincount(assigned, minlength=count)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        sums = np.zeros_like(centres)
+        filled = sizes > 0
+        sums[filled] = np.add.reduceat(sample[order], starts[filled], axis=0)
+        # An empty cell restarts from a random row rather than staying dead.
+        sums[~filled] = sample[rng.choice(sample_size, size=int((~filled).sum()))]
+        centres = _normalise(sums)
+    return Cells(
+        centres=centres, nearest=_nearest_centres(vectors, centres, min(MAX_PROBES, count))
+    )
+
+
+def cell_neighbours(
+    vectors: F32, cells: Cells, k: int, probes: int, rows: I64 | None = None
+) -> tuple[I32, F32]:
+    """Per row, the ``k`` best among the rows listed in its nearest cell.
+
+    Every row is listed in its ``probes`` nearest cells, so a row's candidates are the rows
+    that have its cell among their ``probes`` nearest: a neighbour across a cell border is
+    found when the border is near it too. ``probes`` beyond :attr:`Cells.max_probes` is exact.
+
+    Args:
+        vectors: All rows, unit-normalised.
+        cells: Their cells (:func:`fit_cells`).
+        k: Neighbours per row.
+        probes: Cells each row is listed in.
+        rows: The rows to answer for (default: all), e.g. a recall sample.
+
+    Returns:
+        ``(len(rows), min(k, n - 1))`` ids and scores, best first, padded with id ``-1`` and
+        score ``-inf`` when the candidates are fewer.
+    """
+    n = vectors.shape[0]
+    wanted = np.arange(n, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    if probes > cells.max_probes:
+        return exact_neighbours(vectors, wanted, k)
+    width = min(k, n - 1)
+    out_ids = np.full((len(wanted), width), -1, dtype=np.int32)
+    out_scores = np.full((len(wanted), width), -np.inf, dtype=np.float32)
+    # Inverted lists: (cell, row) for every row in each of its nearest ``probes`` cells.
+    listed_cells = cells.nearest[:, :probes].reshape(-1).astype(np.int64)
+    listed_rows = np.repeat(np.arange(n, dtype=np.int64), probes)
+    order = np.lexsort((listed_rows, listed_cells))
+    listed_cells, listed_rows = listed_cells[order], listed_rows[order]
+    bounds = np.searchsorted(listed_cells, np.arange(cells.count + 1))
+    home = cells.nearest[wanted, 0].astype(np.int64)
+    by_home = np.argsort(home, kind="stable")
+    home_bounds = np.searchsorted(home[by_home], np.arange(cells.count + 1))
+    for cell in range(cells.count):
+        slots = by_home[home_bounds[cell] : home_bounds[cell + 1]]
+        if len(slots) == 0:
+            continue
+        queries = wanted[slots]
+        candidates = listed_rows[bounds[cell] : bounds[cell + 1]]  # sorted; holds the queries
+        pool = vectors[candidates]
+        block = max(1, BLOCK_ELEMENTS // max(len(candidates), 1))
+        for start in range(0, len(queries), block):
+            chunk = queries[start : start + block]
+            scores = pool @ vectors[chunk].T
+            scores = np.ascontiguousarray(scores.T)
+            scores[np.arange(len(chunk)), np.searchsorted(candidates, chunk)] = -np.inf
+            found, values = top_k(scores, width)
+            at = slots[start : start + block]
+            out_ids[at, : found.shape[1]] = candidates[found]
+            out_scores[at, : found.shape[1]] = values
+    out_ids[~np.isfinite(out_scores)] = -1
+    return out_ids, out_scores
