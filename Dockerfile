@@ -13,6 +13,9 @@ COPY . .
 # they do in a checkout. PYTHONPATH makes every package importable whatever setuptools found.
 ENV PYTHONPATH=/app
 RUN pip install -c constraints.txt -e .
+# The default model's weights: the musicnn wheel, pinned by version and sha256, without its
+# dependencies (they pin an old NumPy); nothing is fetched when the model loads.
+RUN pip install --no-deps --require-hashes -r config/musicnn-weights.txt
 
 # The convnet weights are fetched from the upstream repository and checked against sha256.
 ENV SPOTREC_MODEL_WEIGHTS_DIR=/app/models/choi2017

@@ -22,10 +22,11 @@ from schemas.errors import DeadLetterV1, InvalidRecord
 
 V1_NAMESPACE = "spotrec.dead_letter.v1"
 V2_NAMESPACE = "spotrec.dead_letter.v2"
-#: The largest original value a dead letter keeps. Base64 makes it a third bigger, and a dead
-#: letter must stay under the producer's request limit (1 MB by default); a larger value is
-#: dropped (its size recorded) rather than failing the agent that parks it.
-MAX_KEPT_VALUE_BYTES = 600 * 1024
+#: The largest original value a dead letter keeps: twice the broker's default message size, so
+#: every record our topics accept is kept whole. Base64 makes it a third bigger; the dead-letter
+#: topic and the worker's producer allow that (``streams.provision.DEAD_LETTER_MAX_BYTES``). A
+#: larger value is dropped (its size recorded) rather than failing the agent that parks it.
+MAX_KEPT_VALUE_BYTES = 2 * 1024 * 1024
 
 
 class DeadLetterV2(

@@ -12,6 +12,7 @@ import faust
 from config.settings import Settings, load_settings
 from features.versions import model_version_of
 from streams import metrics
+from streams.provision import DEAD_LETTER_MAX_BYTES
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -32,6 +33,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=settings.worker.web_port is not None,
         web_port=settings.worker.web_port or 6066,
         web_bind=settings.worker.web_host,
+        # A dead letter carries its original value whole (base64): allow requests that large.
+        producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         autodiscover=["agents"],
         origin="streams",
     )

@@ -40,7 +40,7 @@ COMPACTED = frozenset({TRACK_DISCOVERED, FEATURES_EXTRACTED})
 
 
 #: The dead-letter topic's largest message, in bytes.
-DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024
+DEAD_LETTER_MAX_BYTES = 4 * 1024 * 1024
 
 #: DescribeConfigs' source of a value set on the topic itself (not a broker default).
 _TOPIC_SOURCE = 1

@@ -74,6 +74,9 @@ class SeaweedServer(LocalServer):
             f"-s3.port={self.settings.port}",
             f"-master.port={base + _MASTER}",
             f"-volume.port={base + _VOLUME}",
+            # Every bucket is a collection with volumes of its own; the auto-sized limit (75 here)
+            # runs out when many deployments share one server (the test suite), and writes fail.
+            "-volume.max=1000",
             f"-filer.port={base + _FILER}",
             f"-admin.port={base + _ADMIN}",
             "-admin.ui=false",
