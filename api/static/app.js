@@ -279,6 +279,60 @@ function showIntro() {
   map.highlight(null);
 }
 
+// ---- Sounds like a clip: an upload to /recommend/audio ------------------------------------
+
+const clip = {
+  form: $("clip-form"),
+  input: $("clip"),
+  out: $("clip-results"),
+
+  start() {
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.send();
+    });
+  },
+
+  async send() {
+    const file = this.input.files && this.input.files[0];
+    if (!file) return;
+    const body = new FormData();
+    body.append("file", file, file.name);
+    const button = this.form.querySelector("button");
+    button.disabled = true;
+    this.out.replaceChildren(el("p", { class: "notice" }, "Listening to " + file.name + "…"));
+    try {
+      const response = await fetch(`/recommend/audio?k=${NEIGHBOURS}`, { method: "POST", body });
+      let answer = null;
+      try {
+        answer = await response.json();
+      } catch (_) {
+        answer = null;
+      }
+      if (!response.ok) {
+        const why = answer && answer.error ? answer.error : `HTTP ${response.status}`;
+        this.out.replaceChildren(el("p", { class: "error" }, "Cannot use this file: " + why));
+        return;
+      }
+      const list = el("ol", { class: "neighbours" });
+      for (const n of answer.results) {
+        list.append(el("li", { "data-track-id": n.track_id },
+          el("div", { class: "who" },
+            el("a", { href: trackHref(n.track_id) }, titleOf(n)),
+            el("div", { class: "sub" }, artistsOf(n)),
+            tagList(n.tags, 3)),
+          el("div", { class: "score", title: "cosine similarity" }, n.score.toFixed(3))));
+      }
+      this.out.replaceChildren(
+        el("p", { class: "meta" }, `Most like ${file.name}:`), tagList(answer.clip_tags, 5), list);
+    } catch (error) {
+      this.out.replaceChildren(el("p", { class: "error" }, "Upload failed: " + error.message));
+    } finally {
+      button.disabled = false;
+    }
+  },
+};
+
 // ---- The catalogue map -------------------------------------------------------------------
 
 const map = {
@@ -476,6 +530,7 @@ function route() {
 
 search.start();
 player.start();
+clip.start();
 map.start();
 window.addEventListener("hashchange", route);
 refreshStatus();

@@ -2,8 +2,9 @@
 
 Searches by part of a name and opens the track with the keyboard, checks its neighbours and
 the audio source of a playable one (a preview redirect the browser can follow), follows a
-neighbour, and sees the map with the track and its neighbours highlighted, on a desktop and on a
-phone-sized screen. Screenshots go to ``test-output/explorer/``.
+neighbour, sees the map with the track and its neighbours highlighted, on a desktop and on a
+phone-sized screen, and uploads a clip to find the tracks that sound like it. Screenshots go to
+``test-output/explorer/``.
 """
 
 from __future__ import annotations
@@ -131,4 +132,14 @@ async def test_search_listen_follow_and_map(pipeline: Pipeline) -> None:
         width = await fresh.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "the page scrolls sideways on a phone"
         await fresh.screenshot(path=shots / "4-phone.png", full_page=True)
+
+        # Sounds like a clip: upload a recording of the library; its own track comes first.
+        await page.set_input_files("#clip", str(clip.path))
+        await page.get_by_role("button", name="Find similar tracks").click()
+        found = page.locator("#clip-results li[data-track-id]")
+        await expect(found).to_have_count(NEIGHBOURS, timeout=120_000)  # the model loads first
+        assert await found.first.get_attribute("data-track-id") == track_id
+        await found.first.locator("a").click()
+        await expect(page.locator("#track h1")).to_have_text(clip.title)
+        await page.screenshot(path=shots / "5-clip.png")
         assert not errors, errors
