@@ -245,7 +245,10 @@ async def fault_deployment(servers: DedicatedServers, root: Path, name: str) -> 
             "cassandra": servers.settings.cassandra,
             "model": scoped.model.model_copy(update={"version": FAULT_MODEL}),
             "audio": scoped.audio.model_copy(update={"local_roots": roots}),
-            "index": scoped.index.model_copy(update={"interval_s": INDEX_INTERVAL_S}),
+            # Build as soon as vectors change: recovery is timed to the snapshot holding all.
+            "index": scoped.index.model_copy(
+                update={"interval_s": INDEX_INTERVAL_S, "rebuild_after_s": 0.0}
+            ),
         }
     )
     env |= WORKER_ENV | servers.env()
@@ -254,6 +257,7 @@ async def fault_deployment(servers: DedicatedServers, root: Path, name: str) -> 
         "SPOTREC_MODEL_VERSION": FAULT_MODEL,
         "SPOTREC_AUDIO_LOCAL_ROOTS": json.dumps([str(r) for r in roots]),
         "SPOTREC_INDEX_INTERVAL_S": str(INDEX_INTERVAL_S),
+        "SPOTREC_INDEX_REBUILD_AFTER_S": "0",
     }
     await servers.empty_keyspace()
     await ensure_bucket(settings.s3)
