@@ -19,8 +19,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from api.errors import json_error
 from api.recommend_params import AudioParams, from_query
-from api.recommend_views import answer_json, current_snapshot, parse
+from api.recommend_views import answer_json, parse
 from api.recommendations import rank
+from api.request_args import current_snapshot
 from config.settings import ModelSettings, Settings
 from features.errors import AudioError, FeatureError, NonFiniteEmbedding
 from features.extractor import Embedding, Extractor

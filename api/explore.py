@@ -22,12 +22,12 @@ from api.derived import MAP_POINTS, MapPoint, SnapshotViews
 from api.errors import json_error
 from api.face import face_key
 from api.keys import holder_key, settings_key
+from api.request_args import current_snapshot, int_param
 from api.search import MAX_QUERY
 from config.settings import Settings
 from features.audio import CONTENT_TYPES
 from snapshots.errors import TrackNotIndexed
 from snapshots.index import TrackInfo
-from snapshots.serving import ServingView
 from sources.errors import AudioError, SourceError
 from sources.hosts import check_url
 from sources.local import local_roots, root_of
@@ -39,32 +39,6 @@ T = TypeVar("T")
 
 MAX_SEARCH = 100
 MAX_K = 100
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise json_error(
-            web.HTTPBadRequest, f"{name} must be an integer, got {raw!r:.40}"
-        ) from None
-    if not low <= value <= high:
-        raise json_error(
-            web.HTTPBadRequest, f"{name} must be between {low} and {high}, got {value}"
-        )
-    return value
-
-
-def _snapshot(request: web.Request) -> ServingView:
-    snapshot = request.app[holder_key].current
-    if snapshot is None:
-        raise json_error(
-            web.HTTPServiceUnavailable, "no index snapshot loaded yet; try again shortly"
-        )
-    return snapshot
 
 
 def _views(request: web.Request) -> SnapshotViews:
@@ -127,8 +101,8 @@ async def search(request: web.Request) -> web.Response:
         raise json_error(web.HTTPBadRequest, "q is required")
     if len(query) > MAX_QUERY:
         raise json_error(web.HTTPBadRequest, f"q must be at most {MAX_QUERY} characters")
-    limit = _int_param(request, "limit", 10, 1, MAX_SEARCH)
-    snapshot = _snapshot(request)
+    limit = int_param(request, "limit", 10, 1, MAX_SEARCH)
+    snapshot = current_snapshot(request)
     views = _views(request)
     results: list[dict[str, Any]] = []
     # Over-fetch a little: views a swap behind may name a track the new snapshot dropped.
@@ -277,10 +251,10 @@ async def catalogue_map(request: web.Request) -> web.Response:
     With ``track_id``, ``highlight`` holds that track's point and its ``k`` nearest
     neighbours' points (whether or not they are in the sample).
     """
-    limit = _int_param(request, "limit", 3000, 0, MAP_POINTS)
-    k = _int_param(request, "k", 10, 1, MAX_K)
+    limit = int_param(request, "limit", 3000, 0, MAP_POINTS)
+    k = int_param(request, "k", 10, 1, MAX_K)
     track_id = request.query.get("track_id")
-    snapshot = _snapshot(request)
+    snapshot = current_snapshot(request)
     views = _views(request)
     points = views.map_points
     step = max(1, -(-len(points) // limit)) if limit else 0

@@ -16,7 +16,6 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api.errors import json_error
-from api.keys import holder_key
 from api.paths import Path, find_path
 from api.recommend_params import (
     MAX_K,
@@ -26,20 +25,11 @@ from api.recommend_params import (
     from_query,
 )
 from api.recommendations import QueryError, Recommendations, Result, UnknownTracks, recommend
+from api.request_args import current_snapshot
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
 
 M = TypeVar("M", bound=BaseModel)
-
-
-def current_snapshot(request: web.Request) -> ServingView:
-    """The snapshot serving now; 503 before the first one is loaded."""
-    snapshot = request.app[holder_key].current
-    if snapshot is None:
-        raise json_error(
-            web.HTTPServiceUnavailable, "no index snapshot loaded yet; try again shortly"
-        )
-    return snapshot
 
 
 def parse(model: type[M], data: Any) -> M:

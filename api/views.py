@@ -15,35 +15,9 @@ from api.cassandra import UNREACHABLE, CassandraUnavailable
 from api.errors import json_error
 from api.health import describe
 from api.keys import cassandra_key, follower_key, holder_key
-from snapshots.serving import ServingView
+from api.request_args import current_snapshot, int_param
 
 MAX_PAGE = 1000
-
-
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise json_error(
-            web.HTTPBadRequest, f"{name} must be an integer, got {raw!r:.40}"
-        ) from None
-    if not low <= value <= high:
-        raise json_error(
-            web.HTTPBadRequest, f"{name} must be between {low} and {high}, got {value}"
-        )
-    return value
-
-
-def _snapshot(request: web.Request) -> ServingView:
-    snapshot = request.app[holder_key].current
-    if snapshot is None:
-        raise json_error(
-            web.HTTPServiceUnavailable, "no index snapshot loaded yet; try again shortly"
-        )
-    return snapshot
 
 
 def _track_json(row: Any) -> dict[str, Any]:
@@ -58,9 +32,9 @@ def _track_json(row: Any) -> dict[str, Any]:
 
 async def tracks(request: web.Request) -> web.Response:
     """``GET /tracks?limit=&offset=``: a page of the indexed tracks, in index order."""
-    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, 2**31)
-    snapshot = _snapshot(request)
+    limit = int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, 2**31)
+    snapshot = current_snapshot(request)
     return web.json_response(
         {
             "snapshot": snapshot.manifest.version,
@@ -75,8 +49,8 @@ async def tracks(request: web.Request) -> web.Response:
 
 async def unavailable(request: web.Request) -> web.Response:
     """``GET /tracks/unavailable``: tracks recorded without audio, with the reason."""
-    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, 2**31)
+    limit = int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, 2**31)
     try:
         store = await request.app[cassandra_key].store()
         rows = await store.with_status("unavailable", offset, limit)
