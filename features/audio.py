@@ -78,17 +78,7 @@ def _truncation(log: str) -> str | None:
 def _read_window(source: AudioSource) -> tuple[npt.NDArray[np.float32], int]:
     """The first 29 s at the native rate, channels kept, with the container's checks applied."""
     what = _describe(source)
-    if isinstance(source, Path):
-        try:
-            size = source.stat().st_size
-        except OSError as exc:
-            msg = f"{what}: cannot open the file: {exc.strerror or exc}"
-            raise UnreadableAudio(msg) from exc
-    else:
-        size = len(source)
-    if size == 0:
-        msg = f"{what}: no bytes"
-        raise EmptyAudio(msg)
+    _check_size(source, what)
     stream = source if isinstance(source, Path) else io.BytesIO(source)
     try:
         with sf.SoundFile(stream) as audio:
