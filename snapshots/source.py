@@ -28,9 +28,6 @@ PAGE_ROWS = 1000
 _KEYSPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-#: Track id -> (vector, tags, sha256 of the audio it came from).
-Vectors = dict[str, tuple[npt.NDArray[np.float32], dict[str, float], str | None]]
-
 
 def to_mark(value: datetime) -> int:
     """A Cassandra ``timestamp`` as integer milliseconds since the epoch (exact, comparable)."""
@@ -94,52 +91,6 @@ def checked_keyspace(name: str) -> str:
         msg = f"keyspace must match {_KEYSPACE_RE.pattern}, got {name!r}"
         raise ValueError(msg)
     return name
-
-
-async def read_vectors(
-    db: CassandraSession, ks: str, model_version: str
-) -> tuple[Vectors, list[str]]:
-    """Every usable vector of a model version, read bucket by bucket in pages.
-
-    Returns:
-        The vectors and tags by track id, and the ids skipped for a vector that is not as many
-        finite floats as the model version's recorded length (:func:`stored_dim`).
-    """
-    dim = await stored_dim(db, ks, model_version)
-    stmt = await db.prepare(
-        f"SELECT track_id, {embedding_column(dim)} AS embedding, tags, extracted_at, "
-        f"audio_sha256 FROM {ks}.embeddings WHERE model_version = ? AND bucket = ?"
-    )
-    stmt.fetch_size = PAGE_ROWS
-    vectors: Vectors = {}
-    seen_at: dict[str, datetime] = {}
-    skipped: list[str] = []
-
-    async def read_bucket(bucket: int) -> None:
-        async for row in db.stream(stmt, (model_version, bucket)):
-            track_id = row["track_id"]
-            # Converted row by row: a float32 array is ~6x smaller than the driver's float list.
-            vector = np.asarray(row["embedding"] or (), dtype=np.float32)
-            if vector.shape != (dim,) or not np.isfinite(vector).all():
-                skipped.append(track_id)
-                continue
-            # A track sits in one bucket unless a writer bucketed differently; keep its newest.
-            at = row["extracted_at"] or datetime.min
-            if track_id in vectors and seen_at[track_id] >= at:
-                continue
-            seen_at[track_id] = at
-            vectors[track_id] = (vector, dict(row["tags"] or {}), row["audio_sha256"])
-
-    await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
-    if skipped:
-        logger.warning(
-            "model version %s: %d vectors skipped (not %d finite floats), e.g. %s",
-            model_version,
-            len(skipped),
-            dim,
-            sorted(skipped)[:5],
-        )
-    return vectors, skipped
 
 
 @dataclass

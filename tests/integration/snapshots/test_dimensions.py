@@ -17,7 +17,7 @@ from schemas.features import FeaturesExtractedV1
 from snapshots.builder import build_snapshot
 from snapshots.coverage import measure
 from snapshots.index import LoadedSnapshot
-from snapshots.source import read_vectors, stored_dim
+from snapshots.source import read_columns, stored_dim
 from stores.cassandra import CassandraSession
 from stores.migrations import MIGRATIONS, migrate
 from stores.tracks import TrackStore, bucket_of
@@ -51,10 +51,10 @@ async def test_two_lengths_side_by_side_each_in_its_own_snapshot(
     await write_tracks(db, unique, WIDE, ids, new)
     assert (await stored_dim(db, unique, CHOI), await stored_dim(db, unique, WIDE)) == (160, 200)
 
-    vectors, skipped = await read_vectors(db, unique, WIDE)
-    assert skipped == [] and sorted(vectors) == ids
+    read = await read_columns(db, unique, WIDE)
+    assert read.skipped == [] and sorted(read.ids) == ids
     for i, track_id in enumerate(ids):
-        np.testing.assert_allclose(vectors[track_id][0], new[i], rtol=1e-6)
+        np.testing.assert_allclose(read.vectors[read.ids.index(track_id)], new[i], rtol=1e-6)
     assert (await measure(db, unique, WIDE)).complete
 
     for model_version, dim, clusters in ((CHOI, 160, 3), (WIDE, 200, 4)):
@@ -65,7 +65,7 @@ async def test_two_lengths_side_by_side_each_in_its_own_snapshot(
             # Neighbours of the same cluster come first: the right vectors were indexed.
             for n in snapshot.neighbours(ids[0], 3):
                 assert int(n.track_id[-2:]) % clusters == 0
-            assert snapshot.transform(vectors[ids[0]][0] if dim == 200 else old[0]).shape == (dim,)
+            assert snapshot.transform(new[0] if dim == 200 else old[0]).shape == (dim,)
         finally:
             snapshot.close()
 
@@ -99,9 +99,9 @@ async def test_a_keyspace_upgraded_in_place_keeps_its_160_d_vectors(
             assert await migrate(settings) == []  # idempotent
             # The old rows are where they were, and read as 160-d (no recorded length).
             assert await stored_dim(db, unique, CHOI) == 160
-            vectors, skipped = await read_vectors(db, unique, CHOI)
-            assert skipped == [] and sorted(vectors) == ids
-            np.testing.assert_allclose(vectors[ids[3]][0], old[3], rtol=1e-6)
+            read = await read_columns(db, unique, CHOI)
+            assert read.skipped == [] and sorted(read.ids) == ids
+            np.testing.assert_allclose(read.vectors[read.ids.index(ids[3])], old[3], rtol=1e-6)
             assert await store.has_embedding(ids[3], CHOI)
 
             # A new model version of another length is written beside them.
