@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from config.settings import Settings
 from stores.migrations import migrate
 from stores.objects import ensure_bucket
 from streams.names import AUDIO_STORED, PLAYLISTS, TRACK_DISCOVERED
 from streams.provision import ensure_topics
+from streams.redrive import read_committed
 from tests.pipelines import remove_deployment, run_scoped, start_worker, until
 from tests.processes import terminate
 from tests.worker_logs import Worker
@@ -179,30 +178,4 @@ async def joined(d: Deployment, workers: list[BenchWorker], deadline_s: float) -
 
 async def read_topic(settings: Settings, name: str) -> list[Any]:
     """Every record of one of the pipeline's topics, up to its end now (aiokafka records)."""
-    topic = settings.kafka.topic(name)
-    # Positions start at the beginning through the reset policy: an explicit seek after
-    # assign() can lose the race with the consumer's own reset and land at the end.
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    # Let the consumer's background task start: aiokafka raises CancelledError from stop()
-    # when that task is cancelled before it ever ran.
-    await asyncio.sleep(0)
-    records: list[Any] = []
-    try:
-        # Every topic read here was created with the configured partition count.
-        partitions = [TopicPartition(topic, p) for p in range(settings.kafka.topic_partitions)]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        pending = {tp for tp in partitions if ends[tp] > 0}
-        while pending:
-            batch = await consumer.getmany(*pending, timeout_ms=1000)
-            records += [r for tp, rs in batch.items() for r in rs if r.offset < ends[tp]]
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
-    return records
+    return list(await read_committed(settings.kafka.bootstrap, settings.kafka.topic(name)))
