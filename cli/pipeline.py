@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -48,6 +49,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     created = asyncio.run(ensure_topics(settings))
     if created:
         print("created topics: " + ", ".join(created))
+    if args.data_dir:
+        # The app reads its settings when it is built, so the folder must be in them by then.
+        os.environ["SPOTREC_WORKER_DATA_DIR"] = str(args.data_dir)
     # Imported here: building the Faust app loads its own settings and agents.
     from streams.app import app
 

@@ -7,6 +7,8 @@ loads the settings for the worker.
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from config.settings import Settings, load_settings
@@ -17,6 +19,10 @@ from streams.provision import DEAD_LETTER_MAX_BYTES
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured for the pipeline."""
+    # Given here, not only as Faust's --datadir option: the app's configuration is settled when
+    # the metrics sensor is added at import, before Faust parses its command line.
+    data_dir = settings.worker.data_dir
+    where: dict[str, Any] = {"datadir": str(settings.path(data_dir))} if data_dir else {}
     return faust.App(
         settings.worker.app_id,
         broker=settings.kafka.url,
@@ -37,6 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=DEAD_LETTER_MAX_BYTES,
         autodiscover=["agents"],
         origin="streams",
+        **where,
     )
 
 
