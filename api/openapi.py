@@ -604,7 +604,7 @@ PATHS: dict[str, dict[str, Any]] = {
     **SUBSONIC_PATHS,
     "/tracks": {
         "get": operation(
-            "A page of the indexed tracks, in index order",
+            "A page of the indexed tracks: the snapshot's in index order, then the fresh segment's",
             {"200": ok(ref("TrackPage")), "400": BAD_REQUEST, "503": NO_SNAPSHOT},
             parameters=PAGE,
             tag="tracks",

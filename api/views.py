@@ -31,7 +31,11 @@ def _track_json(row: Any) -> dict[str, Any]:
 
 
 async def tracks(request: web.Request) -> web.Response:
-    """``GET /tracks?limit=&offset=``: a page of the indexed tracks, in index order."""
+    """``GET /tracks?limit=&offset=``: a page of the indexed tracks, in index order.
+
+    The snapshot's tracks, then those of the fresh segment (queryable before the next
+    snapshot); ``total`` counts both, so paging reaches every track listed.
+    """
     limit = int_param(request, "limit", 50, 1, MAX_PAGE)
     offset = int_param(request, "offset", 0, 0, 2**31)
     snapshot = current_snapshot(request)
@@ -39,7 +43,7 @@ async def tracks(request: web.Request) -> web.Response:
         {
             "snapshot": snapshot.manifest.version,
             "model": snapshot.manifest.model_version,
-            "total": snapshot.manifest.count,
+            "total": len(snapshot),
             "offset": offset,
             "limit": limit,
             "tracks": [_track_json(row) for row in snapshot.page(offset, limit)],
