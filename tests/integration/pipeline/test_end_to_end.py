@@ -78,6 +78,11 @@ async def test_playlists_in_recommendations_out(pipeline: Pipeline) -> None:
     expected = expected_track_ids(p)
 
     async def all_indexed() -> dict[str, Any] | None:
+        # In the snapshot itself, not only in the fresh segment: the answers below must all
+        # come from the snapshot listed, with no rebuild left to swap in.
+        ready = await p.api.get("/readyz")
+        if ready.status != 200 or (await ready.json())["count"] != len(expected):
+            return None
         response = await p.api.get("/tracks", params={"limit": 1000})
         if response.status != 200:
             return None
