@@ -80,7 +80,7 @@ async def _served(p: Pipeline) -> dict[str, Any] | None:
 
 async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipeline) -> None:
     p = pipeline
-    expected = catalogue_track_ids(p.catalogue)
+    catalogue = catalogue_track_ids(p.catalogue)
     # Idempotent: whatever an earlier test ingested, producing the playlists again adds nothing.
     await produce_playlists(
         p.env,
@@ -93,9 +93,12 @@ async def test_reindex_from_features_rebuilds_a_lost_vector_store(pipeline: Pipe
 
     async def indexed() -> dict[str, Any] | None:
         body = await _served(p)
-        return body if body and {t["track_id"] for t in body["tracks"]} == expected else None
+        return body if body and catalogue <= {t["track_id"] for t in body["tracks"]} else None
 
     before = await until(indexed, INGEST_DEADLINE_S, "every track indexed", p.worker_log)
+    # Earlier tests of the package may have ingested clips of their own into this deployment:
+    # the vector store lost and rebuilt below is all of it.
+    expected = {t["track_id"] for t in before["tracks"]}
     await until(
         lambda: _worker_idle(p), INGEST_DEADLINE_S, "the worker to handle every event", p.worker_log
     )
