@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 SEED = 2017
 #: ``search_k`` is doubled from ``trees x 11`` at most until it is this many times larger.
 SEARCH_K_GROWTH = 256
+#: Above this many rows, lists that miss the target with every probe stay as they are (and the
+#: manifest states their recall) instead of falling back to exact search, which costs n^2.
+EXACT_FALLBACK_MAX_ROWS = 100_000
 #: Rows per block when z-scoring and normalising in place.
 _BLOCK_ROWS = 65_536
 
@@ -485,6 +488,8 @@ def _neighbour_lists(
         recall = list_recall(truth, *sampled)
         if recall >= options.recall_target or probes > cells.max_probes:
             break
+        if probes == cells.max_probes and count > EXACT_FALLBACK_MAX_ROWS:
+            break  # exact lists would cost n^2: state the recall the most probes reach
         # Past the most cells a row is listed in, the next step is exact search.
         probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
     lists = cell_neighbours(vectors, cells, options.neighbours, probes)
