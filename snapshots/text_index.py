@@ -113,8 +113,10 @@ class Words(Sequence[str]):
 
     def __init__(self, data: bytes | mmap.mmap) -> None:
         self._data = data
-        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n")) if data else []
-        self._starts = np.concatenate(([0], np.asarray(ends, dtype=np.int64) + 1))
+        ends: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        if len(data):
+            ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+        self._starts = np.concatenate(([0], ends.astype(np.int64) + 1))
 
     def __len__(self) -> int:
         return len(self._starts) - 1
