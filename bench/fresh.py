@@ -189,7 +189,10 @@ async def measure(
             await producer.start()
             try:
                 pollers: list[tuple[str, float, asyncio.Task[float]]] = []
+                started = time.monotonic()
                 for i in range(records):
+                    # On a fixed schedule, whatever each send took.
+                    await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
                     near = tracks[int(rng.integers(catalogue))]
                     noise = rng.standard_normal(dim).astype(np.float32)
                     vector = near.vector + 0.5 * noise * (
@@ -211,7 +214,6 @@ async def measure(
                     produced = sent.timestamp / 1000
                     task = asyncio.create_task(_until_served(api, new_id, near.track_id))
                     pollers.append((new_id, produced, task))
-                    await asyncio.sleep(1 / rate)
                 for new_id, produced, task in pollers:
                     result.served_s.append(await task - produced)
                     result.kafka_s.append(await _received(watch, new_id) - produced)

@@ -562,6 +562,9 @@ def report(r: Results, settings: Settings) -> None:
         f" interval {r.interval_s:g} s (SPOTREC_INDEX_INTERVAL_S), {settings.index.trees} trees",
         "",
     )
+    if not (r.one or r.two or r.faithful or r.reindexes):
+        _fresh_report(r)
+        return
     print("\n1. throughput: playlist record produced -> all N vectors in Cassandra")
     for x, label in ((r.one, "1 worker "), (r.two, "2 workers")):
         if x is not None:
@@ -626,6 +629,10 @@ def report(r: Results, settings: Settings) -> None:
             f" {settings.model.version} and warm ({restart}) before the clock started; it"
             " fetches and embeds every track again)"
         )
+    _fresh_report(r)
+
+
+def _fresh_report(r: Results) -> None:
     print("\n4. fresh tier: features-extracted record -> /recommend serves the new track")
     if r.fresh is not None:
         for line in fresh.report_lines(r.fresh):
