@@ -132,6 +132,10 @@ def real_vectors(audio: Path) -> tuple[F32, list[str], str]:
     return embed(extractor, paths), [p.stem for p in paths], extractor.version
 
 
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _peak_rss_mb() -> float:
     # VmHWM, the peak of this process image: ru_maxrss survives exec, so a child started by a
     # parent holding the generated data would report the parent's size at fork.
@@ -165,6 +169,7 @@ def child_build(
 
     vectors = np.load(vectors_path)
     meta = [json.loads(line) for line in meta_path.read_text().splitlines()]
+    inputs_mb = _rss_mb()  # the vectors and metadata rows handed to the builder
     started = time.monotonic()
     built = write_columns(
         out,
@@ -177,6 +182,7 @@ def child_build(
     return {
         "seconds": time.monotonic() - started,
         "peak_mb": _peak_rss_mb(),
+        "inputs_mb": inputs_mb,
         "manifest": {k: v for k, v in built.manifest.to_dict().items() if k != "transform"},
         "timings": dict(built.timings),
     }
@@ -520,7 +526,8 @@ def report(all_results: list[dict[str, Any]]) -> None:
         print(
             f"peak memory: project {b['peak_mb']:.0f} MB vs bare {bare['peak_mb']:.0f} MB;"
             f" vectors {r['vectors_mb']:.0f} MB + index {r['index_mb']:.0f} MB,"
-            f" 3x = {limit:.0f} MB; snapshot files {r['files_mb']:.0f} MB"
+            f" 3x = {limit:.0f} MB; snapshot files {r['files_mb']:.0f} MB;"
+            f" the builder's inputs (vectors, metadata rows) {b.get('inputs_mb', 0):.0f} MB"
         )
         print(
             f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB), search index"
