@@ -10,7 +10,8 @@ same run:
 - the project's builder (``write_columns``) against a bare ANNOY build of the same array with
   the same trees and cores: time and peak memory of each, in a process of its own, the time
   of each of the builder's steps, and its time without the neighbour lists;
-- opening and warming the snapshot, opening its search index, and the memory they cost;
+- opening and warming the snapshot, deriving its search index and map as a query node does on
+  a swap, and the memory they cost;
 - recall@10 of queries by id (stored lists) and by vector (ANNOY + exact re-ranking) against
   exact search on 1,000 random tracks, apart from the builder's own sample;
 - ``/recommend`` by id under ``wrk`` (32 connections) against a constant-JSON route of the
@@ -391,8 +392,11 @@ def measure_load(folder: Path) -> dict[str, float]:
         "before = rss(); t = time.monotonic()\n"
         "s = LoadedSnapshot.open(Path(sys.argv[1])); opened = time.monotonic() - t\n"
         "after = rss(); t = time.monotonic()\n"
-        "from api.search import SearchIndex\n"
-        "search = SearchIndex.stored(s.folder, s.track_ids()); search.search('track 12', 10)\n"
+        "from api.derived import derive\n"
+        "from snapshots.fresh import FreshSegment\n"
+        "from snapshots.serving import ServingView\n"
+        "views = derive(ServingView(s, FreshSegment(None, None, 10)))\n"
+        "views.search.search('track 12', 10)\n"
         "searched = time.monotonic() - t; after_search = rss()\n"
         "t = time.monotonic(); s.warm(); warmed = time.monotonic() - t\n"
         "print(json.dumps({'open_s': opened, 'warm_s': warmed, 'open_mb': after - before,"
@@ -530,7 +534,7 @@ def report(all_results: list[dict[str, Any]]) -> None:
             f" the builder's inputs (vectors, metadata rows) {b.get('inputs_mb', 0):.0f} MB"
         )
         print(
-            f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB), search index"
+            f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB), search index and map"
             f" {lt['search_s']:.2f} s (+{lt['search_mb']:.0f} MB), warm {lt['warm_s']:.2f} s"
             f" (+{lt['warm_mb']:.0f} MB resident, mapped files)"
         )
