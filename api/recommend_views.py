@@ -1,7 +1,8 @@
 """Handlers of ``/recommend`` (GET and POST) and ``/path``.
 
 Reads the current snapshot through the read interface; writes JSON. Parameters are validated
-by :mod:`api.recommend_params`, ranking is :mod:`api.recommendations` and :mod:`api.paths`;
+by :mod:`api.recommend_params`, ranking is :mod:`api.recommendations` (one seed by id:
+:mod:`api.recommend_fast`) and :mod:`api.paths`;
 their errors become HTTP errors here: a bad field is a 400 naming it, unknown seeds a 404
 listing them, no snapshot yet a 503, each with a JSON ``{"error": message}`` body.
 """
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import json_error
 from api.paths import Path, find_path
+from api.recommend_fast import answer_by_list, plan
 from api.recommend_params import (
     MAX_K,
     PathParams,
@@ -24,7 +26,14 @@ from api.recommend_params import (
     describe,
     from_query,
 )
-from api.recommendations import QueryError, Recommendations, Result, UnknownTracks, recommend
+from api.recommendations import (
+    Query,
+    QueryError,
+    Recommendations,
+    Result,
+    UnknownTracks,
+    recommend,
+)
 from api.request_args import current_snapshot
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
@@ -79,13 +88,34 @@ def answer_json(snapshot: ServingView, k: int, answer: Recommendations) -> dict[
     }
 
 
+async def answer(snapshot: ServingView, query: Query) -> Recommendations:
+    """The engine's answer to ``query``: from the stored lists when they settle it, else searched.
+
+    A one-seed query by id is answered from the seed's stored neighbour list on the event loop
+    (a few lookups; a small tag subset is scored there too, a larger one in a thread); every
+    other query runs the engine in a thread, since a wide search over a large catalogue must
+    not stall other requests. A replaced snapshot stays open while a query still uses it.
+
+    Raises:
+        UnknownTracks: A seed or negative is not in the catalogue.
+        QueryError: The query cannot be answered as asked.
+    """
+    how = plan(snapshot, query)
+    if how is not None:
+        if how.on_loop:
+            found = answer_by_list(snapshot, query, how)
+        else:
+            found = await asyncio.to_thread(answer_by_list, snapshot, query, how)
+        if found is not None:
+            return found
+    return await asyncio.to_thread(recommend, snapshot, query)
+
+
 async def _recommend(request: web.Request, params: RecommendParams) -> web.Response:
     snapshot = current_snapshot(request)
     query = params.query()
     try:
-        # In a thread: a wide search over a large catalogue must not stall other requests. A
-        # replaced snapshot stays open for a grace period, long enough for this to finish.
-        answer = await asyncio.to_thread(recommend, snapshot, query)
+        answered = await answer(snapshot, query)
     except UnknownTracks as exc:
         raise unknown_tracks(exc) from None
     except QueryError as exc:
@@ -97,7 +127,7 @@ async def _recommend(request: web.Request, params: RecommendParams) -> web.Respo
             "tag": params.tags[0] if params.tags else None,
             "seeds": [{"track_id": t, "weight": w} for t, w in query.seeds],
             "negative": list(query.negative),
-            **answer_json(snapshot, query.k, answer),
+            **answer_json(snapshot, query.k, answered),
         }
     )
 
