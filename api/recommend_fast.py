@@ -33,7 +33,6 @@ from api.recommendations import (
     Recommendations,
     Result,
     best_known,
-    query_vector,
 )
 from snapshots.fresh import FRESH_ROW_BASE, FreshState
 from snapshots.index import F32, TrackInfo, unit
@@ -44,8 +43,8 @@ from snapshots.serving import CHEAP_FRESH, ServingView
 EXACT_TAG_SHARE = 0.1
 #: Rows scored exactly before the work is worth a worker thread (about a millisecond).
 LOOP_ROWS = 8192
-#: With a tag subset, candidates are sorted this many at first (more only when needed).
-FIRST_SORTED = 512
+#: Candidates are prepared (vectors, copies by vector) this many at a time.
+_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     # The engine's query vectors, bit for bit (``ServingView.nearest`` scores fresh tracks
     # with it normalised once, the snapshot's rows normalised twice), so scores and the order
     # of ties match.
-    fresh_seed = unit(query_vector(view, query.seeds))
+    fresh_seed = unit(_query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
     seed = unit(fresh_seed)
     k, filters = query.k, query.filters
     total = len(snapshot) + len(state)
@@ -113,14 +112,14 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
         found = _subset(view, state, how.subset, how.seed_row, seed, fresh_seed)
     if found is None:
         return None
-    keys, scores, complete = found
-    blocked = _Blocked(view, state, [query.seeds[0][0], *filters.exclude_tracks], filters)
+    keys, scores, complete, vectors = found
+    blocked = _Blocked(view, state, how.seed_row, filters)
     fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
     while True:
         # The engine's round reads the ``fetch`` nearest tracks, the seed among them.
         limit = fetch - 1 if how.subset is None else len(keys)
         certify = limit > len(keys) and not complete
-        scan = _Scan(view, state, keys[: min(limit, len(keys))], scores, blocked, filters)
+        scan = _Scan(view, state, (keys[:limit], scores, vectors), blocked, filters)
         chosen, stopped, last = scan.run(k)
         if len(chosen) >= k:
             if certify and not stopped and not scan.settled(last):
@@ -139,7 +138,16 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
         fetch = min(total, fetch * WIDEN_FACTOR)
 
 
-Found = tuple[list[int], list[float], bool]
+#: Candidates best first: keys (snapshot rows, fresh rows from ``FRESH_ROW_BASE``), scores,
+#: whether they are every other track, and their vectors when at hand.
+Found = tuple[list[int], list[float], bool, F32 | None]
+
+
+def _query_vector(vector: F32, weight: float) -> F32:
+    """``api.recommendations.query_vector`` for one seed, without looking the seed up again."""
+    query = (weight * vector.astype(np.float64)) / weight
+    unit_query: F32 = (query / np.linalg.norm(query)).astype(np.float32)
+    return unit_query
 
 
 def _listed(
@@ -152,11 +160,12 @@ def _listed(
     complete = len(rows) >= len(snapshot) - 1
     # Scored again as the engine scores its candidates, and ties ordered by row as its search
     # orders them, so even copies of equal score come in the engine's order.
-    scores = snapshot.rows_vectors(rows) @ seed
+    vectors = snapshot.rows_vectors(rows)
+    scores = vectors @ seed
     order = np.lexsort((rows, -scores))
-    rows, scores = rows[order], scores[order]
+    rows, scores, vectors = rows[order], scores[order], vectors[order]
     if not len(state):
-        return rows.tolist(), scores.tolist(), complete
+        return rows.tolist(), scores.tolist(), complete, vectors
     fresh_scores = state.vectors @ fresh_seed
     fresh_keys = np.arange(len(state), dtype=np.int64) + FRESH_ROW_BASE
     if not complete:
@@ -197,31 +206,32 @@ def _merged(
     complete: bool,
 ) -> Found:
     if not len(fresh_keys):
-        return rows.tolist(), scores.tolist(), complete
+        return rows.tolist(), scores.tolist(), complete, None
     keys = np.concatenate([rows, fresh_keys])
     merged = np.concatenate([scores, fresh_scores.astype(np.float32)])
     order = np.argsort(-merged, kind="stable")  # snapshot tracks first on ties, as the engine
-    return keys[order].tolist(), merged[order].tolist(), complete
+    return keys[order].tolist(), merged[order].tolist(), complete, None
 
 
 class _Blocked:
     """The seed and the excluded tracks, and (when copies collapse) every copy of them."""
 
     def __init__(
-        self, view: ServingView, state: FreshState, track_ids: Sequence[str], filters: Filters
+        self, view: ServingView, state: FreshState, seed_row: int, filters: Filters
     ) -> None:
         snapshot = view.snapshot
-        keys: list[int] = []
-        for track_id in dict.fromkeys(track_ids):
+        keys = [seed_row]
+        for track_id in filters.exclude_tracks:
             row = snapshot.row_of(track_id)
             if row is not None:
                 keys.append(row)
             elif track_id in state.rows:
                 keys.append(FRESH_ROW_BASE + state.rows[track_id])
+        keys = list(dict.fromkeys(keys))
         self.keys = frozenset(keys)
         self.copies: frozenset[int] = frozenset()
         self.vectors: F32 | None = None
-        if filters.collapse_duplicates and keys:
+        if filters.collapse_duplicates:
             shared = snapshot.copies()
             self.copies = frozenset(c for key in keys for c in shared.get(key, ()))
             self.vectors = _vectors(view, state, keys)
@@ -240,47 +250,73 @@ def _vectors(view: ServingView, state: FreshState, keys: Sequence[int]) -> F32:
 
 
 class _Scan:
-    """The engine's reading loop over a fixed list of candidates (see ``recommendations``)."""
+    """The engine's reading loop over a fixed list of candidates (see ``recommendations``).
+
+    Candidates are prepared in blocks as the loop reaches them: their vectors, whether they
+    are copies by vector of a blocked track, and which earlier candidates (within the copy
+    window of them) are copies by vector of them, each one matrix product per block.
+    """
 
     def __init__(
         self,
         view: ServingView,
         state: FreshState,
-        keys: list[int],
-        scores: list[float],
+        candidates: tuple[list[int], list[float], F32 | None],
         blocked: _Blocked,
         filters: Filters,
     ) -> None:
         self.view = view
         self.state = state
-        self.keys = keys
-        self.scores = scores
+        self.keys, self.scores, given = candidates
         self.filters = filters
         self.blocked = blocked
         self.collapse = filters.collapse_duplicates
         self.shared = view.snapshot.copies() if self.collapse else {}
-        self.vectors: F32 | None = None
+        count = len(self.keys)
+        self.given = given is not None and len(given) >= count
+        self.vectors: F32 = (
+            given
+            if given is not None and self.given
+            else np.empty((count, view.snapshot.manifest.dim), dtype=np.float32)
+        )
+        self.lowered = -np.asarray(self.scores, dtype=np.float64)
         #: Earlier candidates at cosine >= DUPLICATE_COSINE of each candidate.
         self.close: dict[int, list[int]] = {}
-        self.blocked_near: list[bool] = [False] * len(keys)
-        if self.collapse and keys:
-            self.vectors = _vectors(view, state, keys)
-            pairs = np.argwhere(np.tril(self.vectors @ self.vectors.T >= DUPLICATE_COSINE, -1))
-            for i, j in pairs.tolist():  # rows ascending, then columns: earliest first
-                self.close.setdefault(i, []).append(j)
-            if blocked.vectors is not None:
-                near = (self.vectors @ blocked.vectors.T).max(axis=1) >= DUPLICATE_COSINE
-                self.blocked_near = near.tolist()
+        self.blocked_near: list[bool] = []
+        self.ready = 0
         self.meta = bool(
             filters.exclude_artists or filters.exclude_albums or filters.tags or filters.not_tags
         )
-        #: Groups of copies: the score and candidate index of the first member, the members.
+        #: Groups of copies: the candidate indices of the members, first member first.
         self.groups: list[list[int]] = []
         self.group_scores: list[float] = []
         self.founders: dict[int, int] = {}
         self.by_isrc: dict[str, int] = {}
         self.by_digest: dict[str, int] = {}
         self.infos: dict[int, TrackInfo] = {}
+
+    def prepare(self, upto: int) -> None:
+        """Prepare the candidates up to ``upto`` (and the rest of their block)."""
+        begin = self.ready
+        end = min(len(self.keys), max(upto, begin + _BLOCK))
+        if end <= begin:
+            return
+        if not self.given:
+            self.vectors[begin:end] = _vectors(self.view, self.state, self.keys[begin:end])
+        self.ready = end
+        if not self.collapse:
+            return
+        block = self.vectors[begin:end]
+        if self.blocked.vectors is not None:
+            near = (block @ self.blocked.vectors.T).max(axis=1) >= DUPLICATE_COSINE
+            self.blocked_near.extend(near.tolist())
+        # Only candidates within the copy window above the block can be copies of it.
+        low = int(np.searchsorted(self.lowered, self.lowered[begin] - _COPY_WINDOW))
+        same = block @ self.vectors[low:end].T >= DUPLICATE_COSINE
+        if int(same.sum()) > end - begin:  # more than each candidate with itself
+            for i, j in np.argwhere(same).tolist():  # rows ascending, then columns
+                if low + j < begin + i:
+                    self.close.setdefault(begin + i, []).append(low + j)
 
     def info(self, at: int) -> TrackInfo:
         found = self.infos.get(at)
@@ -304,55 +340,100 @@ class _Scan:
         at = 0
         window = 0
         keys, scores, groups, group_scores = self.keys, self.scores, self.groups, self.group_scores
-        blocked = self.blocked
+        count = len(keys)
+        blocked_keys, blocked_copies = self.blocked.keys, self.blocked.copies
+        near = self.blocked_near
+        collapse, shared, close, founders = self.collapse, self.shared, self.close, self.founders
+        by_isrc, by_digest = self.by_isrc, self.by_digest
+        filters = self.filters if self.meta else None
+        if filters is None and self.filters.max_per_artist is None:
+            plain = self._plain(k)
+            if plain is not None:
+                return plain
         while True:
             stopped = False
-            while at < len(keys):
+            while at < count:
+                if at >= self.ready:
+                    self.prepare(at + 1)
                 score = scores[at]
                 if len(groups) >= needed and group_scores[needed - 1] - score > _COPY_WINDOW:
                     stopped = True
                     break
                 key = keys[at]
-                if key in blocked.keys or (
-                    self.collapse and (key in blocked.copies or self.blocked_near[at])
+                if key in blocked_keys or (
+                    collapse and (key in blocked_copies or (near and near[at]))
                 ):
                     at += 1
                     continue
-                if self.meta and not self.filters.admits(self.info(at)):
+                if filters is not None and not filters.admits(self.info(at)):
                     at += 1
                     continue
                 group = -1
                 # Only a row with a copy elsewhere can join a group by ISRC or digest.
-                track = self.info(at) if self.collapse and key in self.shared else None
+                track = self.info(at) if collapse and key in shared else None
                 if track is not None:
-                    if track.isrc and track.isrc in self.by_isrc:
-                        group = self.by_isrc[track.isrc]
-                    elif track.audio_sha256 and track.audio_sha256 in self.by_digest:
-                        group = self.by_digest[track.audio_sha256]
-                if group < 0 and self.collapse:
+                    if track.isrc and track.isrc in by_isrc:
+                        group = by_isrc[track.isrc]
+                    elif track.audio_sha256 and track.audio_sha256 in by_digest:
+                        group = by_digest[track.audio_sha256]
+                if group < 0 and collapse:
                     while window < len(groups) and group_scores[window] - score > _COPY_WINDOW:
                         window += 1
-                    for earlier in self.close.get(at, ()):
-                        found = self.founders.get(earlier, -1)
+                    for earlier in close.get(at, ()):
+                        found = founders.get(earlier, -1)
                         if found >= window:
                             group = found
                             break
                 if group < 0:
                     group = len(groups)
-                    groups.append([])
+                    groups.append([at])
                     group_scores.append(score)
-                    self.founders[at] = group
-                groups[group].append(at)
+                    founders[at] = group
+                else:
+                    groups[group].append(at)
                 if track is not None:
                     if track.isrc:
-                        self.by_isrc.setdefault(track.isrc, group)
+                        by_isrc.setdefault(track.isrc, group)
                     if track.audio_sha256:
-                        self.by_digest.setdefault(track.audio_sha256, group)
+                        by_digest.setdefault(track.audio_sha256, group)
                 at += 1
             chosen, last = self._select(k)
             if len(chosen) >= k or not stopped:
                 return chosen, stopped, last
             needed *= 2
+
+    def _plain(self, k: int) -> tuple[list[Result], bool, int] | None:
+        """:meth:`run` when every eligible candidate is a group of its own, without the loop.
+
+        So it is when no candidate is a copy by vector of an earlier one or has a copy by
+        ISRC or digest, and no filter but the blocked tracks applies: the common case.
+        """
+        self.prepare(len(self.keys))
+        keys, scores = self.keys, self.scores
+        if self.collapse and (self.close or (self.shared and any(k in self.shared for k in keys))):
+            return None
+        blocked_keys = self.blocked.keys
+        if self.collapse:
+            copies, near = self.blocked.copies, self.blocked_near
+            eligible = [
+                at
+                for at, key in enumerate(keys)
+                if not (key in blocked_keys or key in copies or (near and near[at]))
+            ]
+        else:
+            eligible = [at for at, key in enumerate(keys) if key not in blocked_keys]
+        stopped = False
+        if len(eligible) >= k:
+            kth = scores[eligible[k - 1]]
+            for score in scores[eligible[k - 1] + 1 :]:
+                if kth - score > _COPY_WINDOW:
+                    stopped = True
+                    break
+            eligible = eligible[:k]
+        self.groups = [[at] for at in eligible]
+        self.group_scores = [scores[at] for at in eligible]
+        chosen = [Result(self.info(at), scores[at]) for at in eligible]
+        return chosen, stopped, len(chosen) - 1
 
     def _select(self, k: int) -> tuple[list[Result], int]:
         """The engine's pick in relevance order under the per-artist cap (diversity 0)."""

@@ -479,7 +479,7 @@ class LoadedSnapshot:
         by_key: dict[tuple[bytes, bytes], list[int]] = {}
         starts: list[int] = []
         keys: list[tuple[bytes, bytes]] = []
-        for found in _COPY_KEY.finditer(self._lines):  # type: ignore[call-overload]
+        for found in _COPY_KEY.finditer(self._lines):
             starts.append(found.start())
             keys.append((found.group(1), found.group(2)))
         if not keys:

@@ -13,13 +13,13 @@ others (:meth:`ServingView.is_cheap` is false) belong in a worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from snapshots.errors import TrackNotIndexed
-from snapshots.fresh import FreshSegment, FreshState
-from snapshots.index import F32, LoadedSnapshot, Neighbour, TrackInfo, unit
+from snapshots.fresh import FRESH_ROW_BASE, FreshSegment, FreshState
+from snapshots.index import F32, INFO_CACHE, LoadedSnapshot, Neighbour, TrackInfo, unit
 from snapshots.manifest import Manifest
 
 #: Up to this many fresh tracks, scoring all of them is cheap enough for the event loop.
@@ -39,6 +39,22 @@ class ServingView:
     def __init__(self, snapshot: LoadedSnapshot, fresh: FreshSegment) -> None:
         self.snapshot = snapshot
         self.fresh = fresh
+        self._json: dict[int, bytes] = {}
+
+    def track_json(self, track: TrackInfo, encode: Callable[[], str]) -> bytes:
+        """A track's public JSON, ``encode()``-d once per snapshot row (fresh rows each time).
+
+        The rows of a snapshot never change, so handlers that return the same tracks again
+        and again (popular seeds) encode each one once; the cache is bounded like the rows'.
+        """
+        if track.row >= FRESH_ROW_BASE or track.row >= len(self.snapshot):
+            return encode().encode()
+        found = self._json.get(track.row)
+        if found is None:
+            if len(self._json) >= INFO_CACHE:
+                self._json.clear()
+            found = self._json[track.row] = encode().encode()
+        return found
 
     @property
     def manifest(self) -> Manifest:

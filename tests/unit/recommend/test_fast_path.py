@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from api.recommend_fast import answer_by_list, plan
+from api.recommend_views import _result_bytes, result_json
 from api.recommendations import Filters, Query, Recommendations, recommend
 from snapshots.builder import BuildOptions, write_snapshot
 from snapshots.fresh import FreshSegment, FreshTrack
@@ -221,3 +222,16 @@ def test_any_query_of_the_properties_is_answered_as_the_engine_or_left_to_it(
                 _same(fast, recommend(view, q), q.k)
 
     check()
+
+
+def test_results_are_encoded_as_their_json(snapshot: LoadedSnapshot, catalogue: Catalogue) -> None:
+    view = _view(snapshot)
+    seed = sorted(t.track_id for t in catalogue.tracks)[0]
+    for filters in (Filters(), Filters.of(collapse_duplicates=False)):
+        query = Query(((seed, 1.0),), k=20, filters=filters)
+        answer = recommend(view, query)
+        assert any(r.duplicates for r in answer.results) == filters.collapse_duplicates
+        for result in answer.results:
+            # Twice: encoded, then from the cache.
+            for _ in range(2):
+                assert json.loads(_result_bytes(view, result)) == result_json(result)
