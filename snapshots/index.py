@@ -15,6 +15,7 @@ the tag are scored exactly (never a whole-catalogue search).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import mmap
 import re
@@ -283,19 +284,20 @@ class LoadedSnapshot:
             return found
         start, end = self._offsets[row : row + 2].tolist()
         data = json.loads(self._lines[start:end])
+        x, y = self._xy[row].tolist()
         found = TrackInfo(
-            row=row,
-            track_id=data["track_id"],
-            name=data["name"],
-            artists=tuple(data["artists"]),
-            album=data["album"],
-            tags=tuple((t, float(s)) for t, s in data["tags"]),
-            isrc=data.get("isrc"),
-            audio_sha256=data.get("audio_sha256"),
-            xy=(float(self._xy[row, 0]), float(self._xy[row, 1])),
+            row,
+            data["track_id"],
+            data["name"],
+            tuple(data["artists"]),
+            data["album"],
+            tuple([(t, float(s)) for t, s in data["tags"]]),
+            data.get("isrc"),
+            data.get("audio_sha256"),
+            (x, y),
         )
         if len(self._infos) >= INFO_CACHE:
-            self._infos.clear()  # crude but bounded; the hot rows come back at once
+            forget_older_half(self._infos)
         self._infos[row] = found
         return found
 
@@ -566,6 +568,15 @@ class LoadedSnapshot:
             self._active -= 1
             if self._closed and self._active == 0:
                 self._finalizer()
+
+
+def forget_older_half(cache: dict[Any, Any]) -> None:
+    """Drop the older half of a full cache (dicts keep insertion order).
+
+    Bounded, and the rows used lately stay, unlike clearing it all at once.
+    """
+    for key in list(itertools.islice(cache, len(cache) // 2)):
+        del cache[key]
 
 
 def _check_k(k: int) -> None:

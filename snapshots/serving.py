@@ -19,11 +19,14 @@ from typing import Any
 
 from snapshots.errors import TrackNotIndexed
 from snapshots.fresh import FRESH_ROW_BASE, FreshSegment, FreshState
-from snapshots.index import F32, INFO_CACHE, LoadedSnapshot, Neighbour, TrackInfo, unit
+from snapshots.index import F32, LoadedSnapshot, Neighbour, TrackInfo, forget_older_half, unit
 from snapshots.manifest import Manifest
 
 #: Up to this many fresh tracks, scoring all of them is cheap enough for the event loop.
 CHEAP_FRESH = 20_000
+
+#: Encoded rows kept per view: about 200 bytes each, so at most about 50 MB.
+JSON_CACHE = 262_144
 
 #: A neighbour before decoding: a snapshot row or a fresh track's info, and its score.
 Scored = tuple[int | TrackInfo, float]
@@ -51,8 +54,8 @@ class ServingView:
             return encode().encode()
         found = self._json.get(track.row)
         if found is None:
-            if len(self._json) >= INFO_CACHE:
-                self._json.clear()
+            if len(self._json) >= JSON_CACHE:
+                forget_older_half(self._json)
             found = self._json[track.row] = encode().encode()
         return found
 
