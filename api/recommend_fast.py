@@ -36,7 +36,7 @@ from api.recommendations import (
 )
 from snapshots.fresh import FRESH_ROW_BASE, FreshState
 from snapshots.index import F32, TrackInfo, unit
-from snapshots.serving import CHEAP_FRESH, ServingView
+from snapshots.serving import CHEAP_FRESH, ServingView, _merge
 
 #: A tag subset up to this share of the catalogue is scored exactly; beyond, most candidates of
 #: an ANN search carry the tag and the engine's search answers quickly.
@@ -54,11 +54,14 @@ class Plan:
     seed_row: int
     #: Rows carrying one of the query's tags (``None``: the stored list is the source).
     subset: npt.NDArray[np.int64] | None
+    #: The tag is common: the engine's own rounds of index search, with the tag checked on
+    #: all candidates at once (rather than the subset, too large to score exactly).
+    search: bool = False
 
     @property
     def on_loop(self) -> bool:
         """Whether the work is small enough for the event loop (a list, or a small subset)."""
-        return self.subset is None or len(self.subset) <= LOOP_ROWS
+        return not self.search and (self.subset is None or len(self.subset) <= LOOP_ROWS)
 
 
 def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) -> Plan | None:
@@ -86,9 +89,7 @@ def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) 
         return Plan(row, None)
     parts = [np.asarray(snapshot.tagged_rows(t), dtype=np.int64) for t in sorted(tags)]
     subset = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-    if len(subset) > exact_share * len(snapshot):
-        return None
-    return Plan(row, subset)
+    return Plan(row, subset, search=len(subset) > exact_share * len(snapshot))
 
 
 def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendations | None:
@@ -106,15 +107,18 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     seed = unit(fresh_seed)
     k, filters = query.k, query.filters
     total = len(snapshot) + len(state)
+    blocked = _Blocked(view, state, how.seed_row, filters)
+    fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
+    if how.search and how.subset is not None:
+        return _searched(view, state, query, how.subset, fresh_seed, blocked, fetch)
     if how.subset is None:
         found = _listed(view, state, how.seed_row, seed, fresh_seed)
     else:
         found = _subset(view, state, how.subset, how.seed_row, seed, fresh_seed)
+        found = _carrying(state, found, filters.tags)
     if found is None:
         return None
     keys, scores, complete, vectors = found
-    blocked = _Blocked(view, state, how.seed_row, filters)
-    fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
     while True:
         # The engine's round reads the ``fetch`` nearest tracks, the seed among them.
         limit = fetch - 1 if how.subset is None else len(keys)
@@ -128,14 +132,96 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
         if certify:
             return None
         if fetch >= total or how.subset is not None:
-            capped = len(scan.groups) > len(chosen)
-            reason = (
-                f"only {len(chosen)} of the {total} tracks in the snapshot pass the filters"
-                + (f" with at most {filters.max_per_artist} per artist" if capped else "")
-                + (", counting each recording once" if filters.collapse_duplicates else "")
-            )
-            return Recommendations(chosen, fetch, reason)
+            return _short(chosen, scan, fetch, total, filters)
         fetch = min(total, fetch * WIDEN_FACTOR)
+
+
+def _short(
+    chosen: list[Result], scan: _Scan, fetch: int, total: int, filters: Filters
+) -> Recommendations:
+    """A short answer, with the engine's reason."""
+    capped = len(scan.groups) > len(chosen)
+    reason = (
+        f"only {len(chosen)} of the {total} tracks in the snapshot pass the filters"
+        + (f" with at most {filters.max_per_artist} per artist" if capped else "")
+        + (", counting each recording once" if filters.collapse_duplicates else "")
+    )
+    return Recommendations(chosen, fetch, reason)
+
+
+def _searched(
+    view: ServingView,
+    state: FreshState,
+    query: Query,
+    subset: npt.NDArray[np.int64],
+    fresh_seed: F32,
+    blocked: _Blocked,
+    fetch: int,
+) -> Recommendations:
+    """The engine's rounds of search for a common tag, the tag checked for all at once.
+
+    Each round asks the index and the fresh segment for the ``fetch`` nearest tracks exactly
+    as ``ServingView.nearest`` does, keeps those carrying the tag and reads them as the
+    engine does; the answer is the engine's, without its reading of every candidate's vector
+    and metadata one at a time.
+    """
+    snapshot = view.snapshot
+    k, filters = query.k, query.filters
+    total = len(snapshot) + len(state)
+    while True:
+        pairs = snapshot.nearest_rows(fresh_seed, fetch)
+        fresh = state.search(fresh_seed, fetch)
+        merged = _merge(pairs, fresh, fetch)
+        keys = [
+            item if isinstance(item, int) else FRESH_ROW_BASE + state.rows[item.track_id]
+            for item, _ in merged
+        ]
+        scores = [score for _, score in merged]
+        found = _carrying(state, (keys, scores, True, None), filters.tags, subset)
+        scan = _Scan(view, state, (found[0], found[1], None), blocked, filters)
+        chosen, _, _ = scan.run(k)
+        if len(chosen) >= k:
+            return Recommendations(chosen, fetch, None)
+        if fetch >= total:
+            return _short(chosen, scan, fetch, total, filters)
+        fetch = min(total, fetch * WIDEN_FACTOR)
+
+
+def _carrying(
+    state: FreshState,
+    found: Found,
+    tags: frozenset[str],
+    subset: npt.NDArray[np.int64] | None = None,
+) -> Found:
+    """The candidates that carry one of ``tags``.
+
+    Snapshot rows carry them when in ``subset`` (all of them when it is ``None``), fresh tracks
+    by their own tags. The others never pass the filter, so the engine's reading of the rest
+    is the same without them.
+    """
+    keys, scores, complete, vectors = found
+    if not tags:
+        return found
+    keyed = np.asarray(keys, dtype=np.int64)
+    fresh = keyed >= FRESH_ROW_BASE
+    keep = np.ones(len(keyed), dtype=bool)
+    if subset is not None and len(subset):
+        at = np.minimum(np.searchsorted(subset, keyed), len(subset) - 1)
+        keep = subset[at] == keyed
+    elif subset is not None:
+        keep[:] = False
+    for i in np.flatnonzero(fresh).tolist():
+        info = state.infos[keys[i] - FRESH_ROW_BASE]
+        keep[i] = any(name.casefold() in tags for name, _ in info.tags)
+    if bool(keep.all()):
+        return found
+    chosen = np.flatnonzero(keep).tolist()
+    return (
+        [keys[i] for i in chosen],
+        [scores[i] for i in chosen],
+        complete,
+        None if vectors is None else vectors[keep],
+    )
 
 
 #: Candidates best first: keys (snapshot rows, fresh rows from ``FRESH_ROW_BASE``), scores,
@@ -284,9 +370,8 @@ class _Scan:
         self.close: dict[int, list[int]] = {}
         self.blocked_near: list[bool] = []
         self.ready = 0
-        self.meta = bool(
-            filters.exclude_artists or filters.exclude_albums or filters.tags or filters.not_tags
-        )
+        # The candidates carry the tags already (see ``_carrying``): other filters need rows.
+        self.meta = bool(filters.exclude_artists or filters.exclude_albums or filters.not_tags)
         #: Groups of copies: the candidate indices of the members, first member first.
         self.groups: list[list[int]] = []
         self.group_scores: list[float] = []

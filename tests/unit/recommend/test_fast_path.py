@@ -46,9 +46,10 @@ def _view(snapshot: LoadedSnapshot, fresh: list[FreshTrack] = ()) -> ServingView
     return ServingView(snapshot, segment)
 
 
-def _fast(view: ServingView, query: Query) -> Recommendations | None:
-    # Every tag subset scored exactly, whatever its share: the test catalogue has 4 genres.
-    how = plan(view, query, exact_share=1.0)
+def _fast(view: ServingView, query: Query, exact_share: float = 1.0) -> Recommendations | None:
+    # By default every tag subset is scored exactly, whatever its share (the test catalogue
+    # has 4 genres); 0 makes every tag common, searched as the engine searches.
+    how = plan(view, query, exact_share=exact_share)
     return None if how is None else answer_by_list(view, query, how)
 
 
@@ -101,8 +102,13 @@ def _compare_all(view: ServingView, ids: list[str]) -> dict[tuple[int, int], int
                 query = Query(((seed, 1.0),), k=k, filters=filters)
                 fast = _fast(view, query)
                 if fast is not None:
-                    _same(fast, recommend(view, query), query.k)
+                    engine = recommend(view, query)
+                    _same(fast, engine, query.k)
                     answered[o, k] = answered.get((o, k), 0) + 1
+                    if filters.tags:
+                        searched = _fast(view, query, exact_share=0.0)
+                        assert searched is not None
+                        _same(searched, engine, query.k)
     return answered
 
 
@@ -163,7 +169,12 @@ def test_fresh_copies_and_tracks_merge_as_the_engine_merges_them(
             query = Query(((seed, 1.0),), k=10, filters=filters)
             fast = _fast(view, query)
             if fast is not None:
-                _same(fast, recommend(view, query), query.k)
+                engine = recommend(view, query)
+                _same(fast, engine, query.k)
+                if filters.tags:
+                    searched = _fast(view, query, exact_share=0.0)
+                    assert searched is not None
+                    _same(searched, engine, query.k)
                 answered += 1
                 assert "new:3" not in [r.track.track_id for r in fast.results] or (
                     filters.exclude_tracks == frozenset()
@@ -180,8 +191,15 @@ def test_queries_only_the_engine_answers_are_left_to_it(
     assert plan(view, Query(((a, 1.0),), negative=(b,))) is None
     assert plan(view, Query(((a, 1.0),), diversity=0.3)) is None
     assert plan(view, Query((("t:not-there", 1.0),))) is None  # the engine says 404
-    # A tag most of the catalogue carries: the engine's search finds it at once.
-    assert plan(view, Query(((a, 1.0),), filters=Filters.of(tags=["rock"]))) is None
+    # A tag a quarter of the catalogue carries: searched, off the event loop.
+    common = plan(view, Query(((a, 1.0),), filters=Filters.of(tags=["rock"])))
+    assert common is not None
+    assert common.search
+    assert not common.on_loop
+    rare = plan(view, Query(((a, 1.0),), filters=Filters.of(tags=["rock"])), exact_share=0.5)
+    assert rare is not None
+    assert not rare.search
+    assert rare.on_loop
     how = plan(view, Query(((a, 1.0),), k=100))
     assert how is not None
     assert answer_by_list(view, Query(((a, 1.0),), k=100), how) is None  # the list is 32 long
@@ -217,9 +235,10 @@ def test_any_query_of_the_properties_is_answered_as_the_engine_or_left_to_it(
     def check(query: Query) -> None:
         one = Query(query.seeds[:1], (), query.k, query.filters, 0.0)
         for q in (query, one):
-            fast = _fast(view, q)
-            if fast is not None:
-                _same(fast, recommend(view, q), q.k)
+            for share in (1.0, 0.0):
+                fast = _fast(view, q, share)
+                if fast is not None:
+                    _same(fast, recommend(view, q), q.k)
 
     check()
 
