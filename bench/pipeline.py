@@ -14,10 +14,14 @@ the end. Prints, for N tracks:
 2. latency from a track's ``features-extracted.v1`` record to an in-process query node
    answering ``/recommend`` for it, over a sample of tracks;
 3. ``spotrec reindex --from features`` (after truncating the vector store) and
-   ``spotrec reindex --from tracks`` (re-extracting with a new model version), per 1,000 tracks.
+   ``spotrec reindex --from tracks`` (re-extracting with a new model version), per 1,000 tracks;
+4. the fresh tier (``bench/fresh.py``): from a ``features-extracted.v1`` record to ``/recommend``
+   knowing the new track and returning it as a neighbour, p50/p95/max over new tracks, with no
+   snapshot built meanwhile, beside Kafka's own delivery of the same records.
 
 Writes nothing else. Run from the repository root:
-``.venv/bin/python -m bench.pipeline [--tracks 200] [--sample 20] [--index-interval S]``.
+``.venv/bin/python -m bench.pipeline [--tracks 200] [--sample 20] [--index-interval S]
+[--only one two model fresh]``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from cassandra.query import PreparedStatement
 
 from api.app import create_app
+from bench import fresh
 from bench.deployments import (
     BenchError,
     BenchWorker,
@@ -408,10 +413,12 @@ class Results:
     interval_s: float
     one: Ingest | None = None
     two: Ingest | None = None
+    fresh_records: int = 100
     faithful: Ingest | None = None
     restart_s: float | None = None
     command_start_s: float | None = None
     reindexes: list[Reindex] = field(default_factory=list)
+    fresh: fresh.FreshLatency | None = None
     #: Sections not run, and sections that failed (their error was printed when it happened).
     skipped: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -505,6 +512,13 @@ async def new_model(base: Settings, audio: Path, clips: dict[str, Path], r: Resu
             r.reindexes.append(result)
 
 
+async def fresh_tier(base: Settings, audio: Path, clips: dict[str, Path], r: Results) -> None:
+    """The fresh tier's latency, in a deployment of its own (``bench/fresh.py``)."""
+    r.fresh = await fresh.measure(
+        base, audio.parent, records=r.fresh_records, rate=fresh.RATE, catalogue=fresh.CATALOGUE
+    )
+
+
 def _last_lines(text: str, count: int = 3) -> str:
     lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
     return "\n".join(f"      | {line}" for line in lines[-count:])
@@ -548,6 +562,9 @@ def report(r: Results, settings: Settings) -> None:
         f" interval {r.interval_s:g} s (SPOTREC_INDEX_INTERVAL_S), {settings.index.trees} trees",
         "",
     )
+    if not (r.one or r.two or r.faithful or r.reindexes):
+        _fresh_report(r)
+        return
     print("\n1. throughput: playlist record produced -> all N vectors in Cassandra")
     for x, label in ((r.one, "1 worker "), (r.two, "2 workers")):
         if x is not None:
@@ -612,6 +629,14 @@ def report(r: Results, settings: Settings) -> None:
             f" {settings.model.version} and warm ({restart}) before the clock started; it"
             " fetches and embeds every track again)"
         )
+    _fresh_report(r)
+
+
+def _fresh_report(r: Results) -> None:
+    print("\n4. fresh tier: features-extracted record -> /recommend serves the new track")
+    if r.fresh is not None:
+        for line in fresh.report_lines(r.fresh):
+            note(line)
     for line in r.skipped + r.failed:
         note(line)
 
@@ -619,24 +644,29 @@ def report(r: Results, settings: Settings) -> None:
 async def run(args: argparse.Namespace) -> Results:
     settings = load_settings()
     interval = args.index_interval or settings.index.interval_s
-    r = Results(args.tracks, args.sample, interval)
+    r = Results(args.tracks, args.sample, interval, fresh_records=args.fresh_records)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         audio = Path(tmp) / "audio"
         started = time.monotonic()
-        clips = await asyncio.to_thread(write_clips, audio / "clips", args.tracks)
-        say(f"wrote {len(clips)} distinct clips in {time.monotonic() - started:.1f} s")
-        sections: list[tuple[str, Section]] = [
-            ("one worker", one_worker),
-            ("two workers", two_workers),
-        ]
-        modes = await reindex_modes({**os.environ})
+        clips: dict[str, Path] = {}
+        if set(args.only) - {"fresh"}:
+            clips = await asyncio.to_thread(write_clips, audio / "clips", args.tracks)
+            say(f"wrote {len(clips)} distinct clips in {time.monotonic() - started:.1f} s")
+        sections: list[tuple[str, Section]] = []
+        if "one" in args.only:
+            sections.append(("one worker", one_worker))
+        if "two" in args.only:
+            sections.append(("two workers", two_workers))
+        modes = await reindex_modes({**os.environ}) if "model" in args.only else []
         if "tracks" in modes:
             sections.append(("reindex --from tracks", new_model))
-        else:
+        elif "model" in args.only:
             r.skipped.append(
                 "--from tracks: not measured, this checkout's `spotrec reindex --from` accepts"
                 f" only {', '.join(modes) or 'nothing'}"
             )
+        if "fresh" in args.only:
+            sections.append(("fresh tier", fresh_tier))
         for name, section in sections:
             say(f"{name}:")
             try:
@@ -646,6 +676,10 @@ async def run(args: argparse.Namespace) -> Results:
                 say(f"  FAILED: {exc}")
                 r.failed.append(f"{name}: FAILED, see above")
     return r
+
+
+#: The sections ``--only`` may name.
+SECTIONS = ("one", "two", "model", "fresh")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -658,8 +692,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="SPOTREC_INDEX_INTERVAL_S for the runs (default: the configured one)",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="the sections to run (default: all): one worker, two workers, the model change"
+        " (reindex --from tracks), the fresh tier",
+    )
+    parser.add_argument(
+        "--fresh-records", type=int, default=100, help="new tracks timed in the fresh tier"
+    )
     args = parser.parse_args(argv)
-    if args.tracks < 1 or args.sample < 1:
+    if args.tracks < 1 or args.sample < 1 or args.fresh_records < 1:
         parser.error("--tracks and --sample must be at least 1")
     started = time.monotonic()
     results = asyncio.run(run(args))

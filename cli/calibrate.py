@@ -53,7 +53,7 @@ def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
     from features.calibration.stats import make_calibration, write_calibration
     from features.errors import FeatureError
     from features.runtime import configure_threads
-    from features.versions import DECODE_TAG, calibrated_version
+    from features.versions import DECODE_TAG, calibrated_version, pinned_windows
     from features.weights import CHOI2017_FILE, PINNED_SHA256, load_choi2017_weights
 
     model = settings.model
@@ -75,6 +75,9 @@ def calibrate_command(args: argparse.Namespace, settings: Settings) -> int:
         decode=DECODE_TAG,
     )
     write_calibration(out, calibration)
-    version = calibrated_version(calibration.content_sha256)
+    # The version the configured deployment computes with this file (its window rule too).
+    version = calibrated_version(
+        calibration.content_sha256, pinned_windows(settings.model).choi_windows
+    )
     print(f"{out}: {len(records)} clips, model version {version}")
     return 0

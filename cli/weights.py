@@ -1,8 +1,11 @@
-"""``spotrec weights fetch|verify``: put the model's weight file in place, or check it.
+"""``spotrec weights fetch|verify``: put the Choi weight file in place, or check every model's.
 
 Reads the settings' model group and the local mirror or upstream URL it names; ``fetch`` writes
-the weight file into ``weights_dir`` (only once its sha256 matches), ``verify`` writes nothing.
-Messages go to stdout, errors to stderr; the exit status is 0 on success, 1 otherwise.
+the Choi weight file into ``weights_dir`` (only once its sha256 matches). ``verify`` writes
+nothing: it checks the Choi file and the musicnn-msd weights (the wheel pinned in
+``config/musicnn-weights.txt`` and its checkpoint, whose hash the model version names), each
+reported on its own line. Messages go to stdout, errors to stderr; the exit status is 0 when
+everything checked is intact, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 
 from config.settings import Settings
 from features.errors import WeightsError
+from features.musicnn_pin import PIN_FILE, verify_musicnn_weights
+from features.versions import MUSICNN, model_version_of
 from features.weights import CHOI2017_FILE, fetch_weights, verify_weights
 
 
@@ -24,7 +29,9 @@ def register(subparsers: Any) -> None:
         description=(
             "fetch: copy the weight file from the local mirror (weights_source) when it exists, "
             "otherwise download it from weights_url; either way check its sha256. "
-            "verify: check that the file in weights_dir is present and intact."
+            "verify: check that the Choi file in weights_dir and the musicnn-msd weights (the "
+            "wheel pinned in config/musicnn-weights.txt and its checkpoint) are present and "
+            "intact."
         ),
     )
     actions = parser.add_subparsers(dest="weights_action", required=True, metavar="ACTION")
@@ -53,11 +60,31 @@ def fetch_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def verify_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Check the weight file in the configured directory."""
+    """Check the Choi weight file and the musicnn-msd weights; report each."""
+    failed = False
     try:
         path = verify_weights(settings.path(settings.model.weights_dir))
+        print(f"choi2017: {path}: sha256 verified")
     except WeightsError as exc:
-        print(f"spotrec weights verify: {exc}", file=sys.stderr)
+        print(f"spotrec weights verify: choi2017: {type(exc).__name__}: {exc}", file=sys.stderr)
+        failed = True
+    model = settings.model
+    configured = model.musicnn_checkpoint
+    try:
+        check = verify_musicnn_weights(
+            None if configured is None else settings.path(configured), settings.path(PIN_FILE)
+        )
+    except WeightsError as exc:
+        print(f"spotrec weights verify: {MUSICNN}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(f"{path}: sha256 verified")
-    return 0
+    version = model_version_of(model.model_copy(update={"version": MUSICNN}))
+    source = (
+        f"wheel {check.wheel.version} as pinned in {PIN_FILE}"
+        if check.wheel is not None
+        else "SPOTREC_MODEL_MUSICNN_CHECKPOINT (no wheel used)"
+    )
+    print(
+        f"{MUSICNN}: {check.checkpoint}: sha256 verified ({source}); the version {version} "
+        f"names {check.weights_sha256[:8]}"
+    )
+    return 1 if failed else 0

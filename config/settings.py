@@ -165,9 +165,12 @@ class ModelSettings(_Group):
     #: musicnn-msd: most 3-s patches embedded per track, spread evenly over it when it holds
     #: more (a 30-s preview holds 10); fewer is faster. Part of that model's version.
     max_patches: int = Field(default=10, ge=1, le=256)
-    #: Choi models: 0 analyses every track's first 29 s; N >= 1 averages N 29-s windows spread
-    #: over a track longer than a preview (1: its middle). Part of their versions when not 0.
-    choi_windows: int = Field(default=0, ge=0, le=16)
+    #: Choi models: N >= 1 averages N 29-s windows spread evenly over a track longer than a
+    #: preview (1: its middle), a preview keeping its one window from the start; 0 analyses
+    #: every track's first 29 s only (the rule before whole-track analysis). Part of their
+    #: versions when not 0; a full version in ``version`` selects its own count when this is
+    #: not set.
+    choi_windows: int = Field(default=3, ge=0, le=16)
     #: musicnn-msd: the TensorFlow checkpoint folder; unset, ``MSD_musicnn`` of the installed
     #: ``musicnn`` wheel.
     musicnn_checkpoint: Path | None = None

@@ -38,6 +38,7 @@ from features.versions import (
     choi_decode_tag,
     model_name_of,
     model_version_of,
+    pinned_windows,
 )
 from features.weights import CHOI2017_FILE, PINNED_SHA256, Choi2017Weights, load_choi2017_weights
 
@@ -305,6 +306,7 @@ def load_extractor(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> Extrac
         CalibrationError: The calibrated model's statistics file is missing, altered, or was
             estimated for other weights.
     """
+    model = pinned_windows(model)
     version = model_version_of(model, root=root)
     configure_threads(model.threads)
     loader = _LOADERS.get(model_name_of(version))

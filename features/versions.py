@@ -2,10 +2,13 @@
 
 Reads the calibration file of ``choi2017-calibrated`` (``SPOTREC_MODEL_CALIBRATION_FILE``), whose
 content hash is part of that model's version; nothing else. A version string names the model and
-the preprocessing: ``choi2017+sf-soxrhq-12k-29s`` for the faithful per-example model,
-``choi2017-calibrated.<first 8 hex of the calibration file's hash>+sf-soxrhq-12k-29s`` for the
+the preprocessing: ``choi2017+sf-soxrhq-12k-29sx3`` for the faithful per-example model,
+``choi2017-calibrated.<first 8 hex of the calibration file's hash>+sf-soxrhq-12k-29sx3`` for the
 model with frozen statistics, so recalibrating gives vectors a new version and snapshots never mix
-them; ``musicnn-msd.<first 8 hex of the checkpoint's hash>+sf-soxrhq-16k-3sx<patches>`` for the
+them. The Choi decode tag names the window rule: ``29sxN`` is N 29-s windows spread evenly over a
+track longer than a preview and averaged, a preview keeping its single window from the start
+(``SPOTREC_MODEL_CHOI_WINDOWS``, default 3); plain ``29s`` is the first 29 s of every track (0).
+``musicnn-msd.<first 8 hex of the checkpoint's hash>+sf-soxrhq-16k-3sx<patches>`` for the
 MSD_musicnn port (16 kHz, 3-s patches, at most ``SPOTREC_MODEL_MAX_PATCHES`` of them per track).
 
 :data:`MODELS` describes every model by name: its version under given settings, the length of
@@ -16,6 +19,7 @@ vectors). The extractor registry builds its versions from it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,9 +48,39 @@ def choi_decode_tag(windows: int = 0) -> str:
     """The Choi models' decode tag: :data:`DECODE_TAG`, plus ``xN`` for N windows over long tracks.
 
     ``windows == 0`` is the first 29 s of every track; N >= 1 spreads N windows over a track
-    longer than a preview (``features.audio.decode_windows``) and averages their vectors.
+    longer than a preview (``features.audio.decode_windows``) and averages their vectors, a
+    preview keeping its one window from the start (the same samples as with 0).
     """
     return DECODE_TAG if windows == 0 else f"{DECODE_TAG}x{windows}"
+
+
+_CHOI_TAG = re.compile(rf"\+{re.escape(DECODE_TAG)}(?:x([1-9][0-9]*))?$")
+
+
+def windows_of(version: str) -> int | None:
+    """The window count a full Choi version names (0: first 29 s), or None for anything else."""
+    if model_name_of(version) not in (FAITHFUL, CALIBRATED):
+        return None
+    found = _CHOI_TAG.search(version)
+    if found is None:
+        return None
+    return int(found.group(1) or 0)
+
+
+def pinned_windows(model: ModelSettings) -> ModelSettings:
+    """The settings with the window count a full Choi version names, unless set explicitly.
+
+    A deployment that pinned the full version of an earlier default
+    (``choi2017-calibrated.22895a83+sf-soxrhq-12k-29s``) keeps computing that version after the
+    default count changed; an explicit ``SPOTREC_MODEL_CHOI_WINDOWS`` is never overridden (a
+    mismatch is then refused by :func:`model_version_of`).
+    """
+    windows = windows_of(model.version)
+    if windows is None or "choi_windows" in model.model_fields_set:
+        return model
+    if windows == model.choi_windows:
+        return model
+    return model.model_copy(update={"choi_windows": windows})
 
 
 def calibrated_version(content_sha256: str, windows: int = 0) -> str:
@@ -139,6 +173,7 @@ def model_version_of(model: ModelSettings, *, root: Path = PROJECT_ROOT) -> str:
             calibrated model: the configured calibration file has another hash).
         CalibrationError: The calibrated model's file is missing or corrupt.
     """
+    model = pinned_windows(model)
     name = model_name_of(model.version)
     resolve = MODEL_VERSIONS.get(name)
     version = None if resolve is None else resolve(model, root)

@@ -134,6 +134,25 @@ class TaggedIds(Sequence[str]):
         return bytes(self._ids[self._rows[index]]).decode()
 
 
+class RowIds(Sequence[str]):
+    """Every row's track id, in row order, decoded one at a time."""
+
+    def __init__(self, ids: npt.NDArray[np.bytes_]) -> None:
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [bytes(i).decode() for i in self._ids[index]]
+        return bytes(self._ids[index]).decode()
+
+
 def _unload(index: Any, state: dict[str, bool]) -> None:
     # Runs when the snapshot is collected (or closed): the mapping is released once.
     if not state["unloaded"]:
@@ -513,6 +532,10 @@ class LoadedSnapshot:
     def tagged(self, tag: str) -> Sequence[str]:
         """Ids of the tracks whose top tags include ``tag`` (case-insensitive), in row order."""
         return TaggedIds(self._ids, self.tagged_rows(tag))
+
+    def track_ids(self) -> Sequence[str]:
+        """Every row's track id, in row order (decoded when read)."""
+        return RowIds(self._ids)
 
     def tags(self) -> list[str]:
         """Every tag some track carries (lower-cased), sorted."""

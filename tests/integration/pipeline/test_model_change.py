@@ -1,7 +1,9 @@
 """A model change: ``spotrec reindex --from tracks``, interrupted and resumed, switches query nodes.
 
 Runs a deployment of its own on the real servers: a ``spotrec worker`` with the previous default
-model (``choi2017-calibrated``, 160-d, z-scored) ingests the fake Spotify playlist, whose audio
+model (``choi2017-calibrated``, 160-d, z-scored), pinned to the full version it had before the
+Choi models analysed whole tracks (``...+sf-soxrhq-12k-29s``, the first 29 s: the string an
+upgraded deployment's vectors carry), ingests the fake Spotify playlist, whose audio
 comes from the fake Deezer; an in-process query node configured for the default model
 (``musicnn-msd``, 200-d, plain cosine) serves that old snapshot, as nothing else exists. Then the
 worker is restarted with the default model, the reindex is interrupted with Ctrl-C part way
@@ -118,14 +120,18 @@ async def deployment(servers: Settings, tmp_path: Path) -> AsyncIterator[Deploym
 async def test_reindex_from_tracks_switches_models_without_a_gap(deployment: Deployment) -> None:
     d = deployment
     new_model = model_version_of(d.settings.model)
-    old_model = model_version_of(d.settings.model.model_copy(update={"version": OLD_MODEL}))
+    old_model = model_version_of(
+        d.settings.model.model_copy(update={"version": OLD_MODEL, "choi_windows": 0})
+    )
+    assert old_model.endswith("+sf-soxrhq-12k-29s")  # the earlier default's string
     assert old_model != new_model
     old_dim, new_dim = model_spec(old_model).dim, model_spec(new_model).dim
     assert old_dim != new_dim  # the length changes on the way
 
     # The catalogue is indexed with the old model; the node (configured for the new one) serves
     # the old snapshot, as it is the only complete one.
-    old_env = {**d.env, "SPOTREC_MODEL_VERSION": OLD_MODEL}
+    # The full version pins its window rule: no SPOTREC_MODEL_CHOI_WINDOWS needed.
+    old_env = {**d.env, "SPOTREC_MODEL_VERSION": old_model}
     old_log = d.tmp / "worker-old.log"
     worker = await start_worker(old_env, d.tmp / "worker-old", old_log)
     try:

@@ -4,7 +4,7 @@ Reads the shared audio (``SPOTREC_TEST_AUDIO_DIR``, default ``../shared/audio`` 
 the committed calibration file and the configured weights directory, which it fills with
 ``fetch_weights`` when the file is missing; writes nothing else. Everything expensive is built
 once per session. ``extractor`` is the faithful ``choi2017`` whatever the configured default;
-``calibrated`` is ``choi2017-calibrated``.
+``calibrated`` is ``choi2017-calibrated``; both on every track's first 29 s.
 """
 
 from __future__ import annotations
@@ -93,16 +93,25 @@ def weights(weights_path: Path) -> Choi2017Weights:
     return load_choi2017_weights(weights_path.parent)
 
 
+#: The Choi fixtures analyse the first 29 s of every track, the window of the golden vectors, of
+#: the oracle and of the calibration (``test_choi_windows.py`` covers the default's windows).
+FIRST_WINDOW = {"choi_windows": 0}
+
+
 @pytest.fixture(scope="session")
 def extractor(settings: Settings, weights_path: Path) -> Choi2017Extractor:
-    loaded = load_extractor(settings.model.model_copy(update={"version": "choi2017"}))
+    loaded = load_extractor(
+        settings.model.model_copy(update={"version": "choi2017", **FIRST_WINDOW})
+    )
     assert isinstance(loaded, Choi2017Extractor)
     return loaded
 
 
 @pytest.fixture(scope="session")
 def calibrated(settings: Settings, weights_path: Path) -> Choi2017Extractor:
-    loaded = load_extractor(settings.model.model_copy(update={"version": "choi2017-calibrated"}))
+    loaded = load_extractor(
+        settings.model.model_copy(update={"version": "choi2017-calibrated", **FIRST_WINDOW})
+    )
     assert isinstance(loaded, Choi2017Extractor)
     return loaded
 

@@ -133,13 +133,13 @@ def test_the_version_names_the_statistics_file(
     version = calibrated_version(calibration.content_sha256)
     assert re.fullmatch(r"choi2017-calibrated\.[0-9a-f]{8}\+sf-soxrhq-12k-29s", version)
     assert calibrated.version == version
-    assert model_version_of(ModelSettings(version="choi2017-calibrated")) == version
+    assert model_version_of(ModelSettings(version="choi2017-calibrated", choi_windows=0)) == version
     assert model_version_of(settings.model.model_copy(update={"version": version})) == version
 
 
 def test_the_faithful_model_stays_selectable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPOTREC_MODEL_VERSION", "choi2017")
-    assert model_version_of(load_settings().model) == "choi2017+sf-soxrhq-12k-29s"
+    assert model_version_of(load_settings().model) == "choi2017+sf-soxrhq-12k-29sx3"
 
 
 def test_model_versions_need_no_tensorflow(calibrated: Choi2017Extractor) -> None:
@@ -147,7 +147,7 @@ def test_model_versions_need_no_tensorflow(calibrated: Choi2017Extractor) -> Non
         "import sys\n"
         "from config.settings import ModelSettings\n"
         "from features.versions import model_version_of\n"
-        "print(model_version_of(ModelSettings(version='choi2017-calibrated')))\n"
+        "print(model_version_of(ModelSettings(version='choi2017-calibrated', choi_windows=0)))\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n"
     )
     done = subprocess.run(
