@@ -1,8 +1,10 @@
 """What the query node derives from each snapshot it serves: the search index and the map sample.
 
-Reads the serving snapshot's rows (through ``page``); writes nothing. A background task notices
-when a new snapshot is swapped in and builds its derived views in a worker thread, off the event
-loop; requests use the newest views built, which may lag the snapshot by the build time.
+Reads the search postings the snapshot stores (mapped: opening them decodes nothing), the fresh
+tracks, and an even sample of rows for the map; a snapshot without stored postings has its rows
+read through ``page`` instead. Writes nothing. A background task notices when a new snapshot is
+swapped in and builds its derived views in a worker thread, off the event loop; requests use the
+newest views built, which may lag the snapshot by the build time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from api.search import SearchIndex
+from api.search import Match, SearchIndex
 from api.snapshots import SnapshotHolder
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
@@ -44,10 +46,26 @@ class SnapshotViews:
     """The views derived from one snapshot."""
 
     version: str
-    search: SearchIndex
+    search: SearchIndex | MergedSearch
     #: An even sample of the tracks that have a map position, in row order.
     map_points: tuple[MapPoint, ...]
     build_s: float
+
+
+class MergedSearch:
+    """A snapshot's stored index and an index of the fresh tracks, searched as one."""
+
+    def __init__(self, stored: SearchIndex, fresh: SearchIndex) -> None:
+        self.stored = stored
+        self.fresh = fresh
+
+    def __len__(self) -> int:
+        return len(self.stored) + len(self.fresh)
+
+    def search(self, query: str, limit: int) -> list[Match]:
+        """The ``limit`` best of both indexes' answers, best first (the snapshot's on ties)."""
+        found = self.stored.search(query, limit) + self.fresh.search(query, limit)
+        return sorted(found, key=lambda match: -match.score)[:limit]
 
 
 def _rows(snapshot: ServingView) -> Iterator[TrackInfo]:
@@ -55,10 +73,22 @@ def _rows(snapshot: ServingView) -> Iterator[TrackInfo]:
         yield from snapshot.page(offset, _CHUNK)
 
 
+def search_index(snapshot: ServingView) -> SearchIndex | MergedSearch:
+    """The search index of the snapshot's stored postings and the current fresh tracks.
+
+    A snapshot built before postings were stored has every row decoded and indexed here.
+    """
+    stored = SearchIndex.stored(snapshot.folder, snapshot.snapshot.track_ids())
+    if stored is None:
+        return SearchIndex.build(_rows(snapshot))
+    fresh = snapshot.fresh.state.infos
+    return MergedSearch(stored, SearchIndex.build(fresh)) if len(fresh) else stored
+
+
 def derive(snapshot: ServingView, *, map_points: int = MAP_POINTS) -> SnapshotViews:
     """Build the views of ``snapshot`` (blocking: run it in a thread)."""
     started = time.perf_counter()
-    search = SearchIndex.build(_rows(snapshot))
+    search = search_index(snapshot)
     step = max(1, -(-len(snapshot) // map_points))
     points = tuple(
         MapPoint(info.track_id, info.name, info.xy[0], info.xy[1])

@@ -26,6 +26,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1, check_embedding
 from snapshots.fresh import FreshTrack
+from streams.kafka_clients import started
 from streams.names import FEATURES_EXTRACTED
 from streams.partitions import partitions_of
 
@@ -80,7 +81,7 @@ class FreshFollower:
                     enable_auto_commit=False,
                 )
                 self._consumer = consumer
-                await consumer.start()
+                await started(consumer)
                 await self._assign()
                 failures = 0
                 await self._follow()

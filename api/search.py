@@ -1,6 +1,8 @@
-"""An in-memory search index over a snapshot's track names, artists and albums.
+"""A search index over a snapshot's track names, artists and albums.
 
-Reads the rows of one snapshot (through ``page``); writes nothing. Text is folded (accents
+Reads the postings a snapshot stores (``snapshots.text_index``, mapped: nothing is decoded), or
+builds them from rows (a snapshot built before they were stored, the fresh tracks); writes
+nothing. Text is folded (accents
 removed, case folded) and split into word tokens. The index is compact enough for a million
 tracks: one sorted array of distinct tokens and one int32 postings array (CSR layout), so all
 the tokens starting with a prefix are a contiguous range of tokens and a contiguous slice of
@@ -14,39 +16,34 @@ the album. Ties go to the shorter name, then to the row order.
 from __future__ import annotations
 
 import bisect
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
 from snapshots.index import TrackInfo
+from snapshots.text_index import (
+    ALBUM,
+    ARTIST,
+    NAME,
+    Postings,
+    build_postings,
+    fold,
+    open_postings,
+    tokens,
+)
+
+__all__ = ["ALBUM", "ARTIST", "NAME", "Match", "SearchIndex", "fold", "tokens"]
 
 #: Longest query accepted, in characters, and most tokens used from it.
 MAX_QUERY = 200
 MAX_TOKENS = 8
-_TOKEN = re.compile(r"\w+")
-#: Fields of a posting, in its two low bits, and what a match in each is worth.
-NAME, ARTIST, ALBUM = 0, 1, 2
+#: What a match in each field (the two low bits of a posting) is worth.
 _FIELD_WEIGHT = np.array([3.0, 2.0, 1.0, 0.0], dtype=np.float32)
 #: A whole-token match is worth this many times a prefix match.
 _WHOLE_BONUS = 2.0
-
-
-def fold(text: str) -> str:
-    """``text`` without accents, case-folded: ``"Beyoncé"`` and ``"BEYONCE"`` fold alike."""
-    if text.isascii():  # most names: nothing to decompose
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.casefold()
-
-
-def tokens(text: str) -> list[str]:
-    """The folded word tokens of ``text``."""
-    return _TOKEN.findall(fold(text))
 
 
 @dataclass(frozen=True)
@@ -64,7 +61,7 @@ class SearchIndex:
         self,
         track_ids: Sequence[str],
         name_lengths: npt.NDArray[np.int32],
-        vocabulary: list[str],
+        vocabulary: Sequence[str],
         offsets: npt.NDArray[np.int64],
         postings: npt.NDArray[np.int32],
     ) -> None:
@@ -75,37 +72,36 @@ class SearchIndex:
         self._postings = postings
 
     @classmethod
+    def of_postings(cls, track_ids: Sequence[str], postings: Postings) -> SearchIndex:
+        """An index over ``postings`` (built or mapped), doc ``i`` being ``track_ids[i]``."""
+        return cls(
+            track_ids,
+            postings.name_lengths,
+            postings.vocabulary,
+            postings.offsets,
+            postings.postings,
+        )
+
+    @classmethod
     def build(cls, rows: Iterable[TrackInfo]) -> SearchIndex:
         """Index the name, artists and album of every row (blocking: run it in a thread)."""
         track_ids: list[str] = []
-        lengths: list[int] = []
-        by_token: dict[str, list[int]] = {}
-        # Artists and albums repeat across tracks: fold and split each distinct one once.
-        known: dict[str, list[str]] = {}
 
-        def words(text: str) -> list[str]:
-            found = known.get(text)
-            if found is None:
-                found = known[text] = tokens(text)
-            return found
-
-        for doc, info in enumerate(rows):
+        def fields(info: TrackInfo) -> tuple[str | None, Sequence[str], str | None]:
             track_ids.append(info.track_id)
-            lengths.append(len(info.name or ""))
-            for token in tokens(info.name or ""):
-                by_token.setdefault(token, []).append(doc << 2 | NAME)
-            for artist in info.artists:
-                for token in words(artist):
-                    by_token.setdefault(token, []).append(doc << 2 | ARTIST)
-            for token in words(info.album or ""):
-                by_token.setdefault(token, []).append(doc << 2 | ALBUM)
-        vocabulary = sorted(by_token)
-        # Sorted and unique: a word repeated in one field of one track counts once.
-        lists = [np.unique(np.asarray(by_token.pop(t), dtype=np.int32)) for t in vocabulary]
-        offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-        np.cumsum([len(p) for p in lists], out=offsets[1:])
-        postings = np.concatenate(lists) if lists else np.empty(0, dtype=np.int32)
-        return cls(track_ids, np.asarray(lengths, dtype=np.int32), vocabulary, offsets, postings)
+            return info.name, info.artists, info.album
+
+        return cls.of_postings(track_ids, build_postings(fields(info) for info in rows))
+
+    @classmethod
+    def stored(cls, folder: Path, track_ids: Sequence[str]) -> SearchIndex | None:
+        """The index a snapshot folder stores (mapped, nothing decoded); ``None`` if it has none.
+
+        Raises:
+            ValueError: The stored files disagree with each other or with ``track_ids``.
+        """
+        postings = open_postings(folder, len(track_ids))
+        return None if postings is None else cls.of_postings(track_ids, postings)
 
     def __len__(self) -> int:
         return len(self.track_ids)

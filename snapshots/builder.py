@@ -39,6 +39,7 @@ from snapshots.manifest import (
     NEIGHBOURS_NAME,
     OFFSETS_NAME,
     SCORES_NAME,
+    SEARCH_FILES,
     TAGGED_NAME,
     TAGS_NAME,
     TRACKS_NAME,
@@ -57,6 +58,7 @@ from snapshots.recall import (
     tune_search_k,
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
+from snapshots.text_index import build_postings, write_postings
 from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
 
@@ -66,6 +68,9 @@ logger = logging.getLogger(__name__)
 SEED = 2017
 #: ``search_k`` is doubled from ``trees x 11`` at most until it is this many times larger.
 SEARCH_K_GROWTH = 256
+#: Above this many rows, lists that miss the target with every probe stay as they are (and the
+#: manifest states their recall) instead of falling back to exact search, which costs n^2.
+EXACT_FALLBACK_MAX_ROWS = 100_000
 #: Rows per block when z-scoring and normalising in place.
 _BLOCK_ROWS = 65_536
 
@@ -316,6 +321,8 @@ def write_columns(
         msg = f"vectors of shape {columns.vectors.shape} for {count} track ids"
         raise ValueError(msg)
     built_at = built_at or datetime.now(UTC)
+    timings: dict[str, float] = {}
+    clock = time.monotonic()
     keys = [track_id.encode() for track_id in columns.ids]
     order = sorted(range(count), key=keys.__getitem__)
     for before, after in zip(order, order[1:], strict=False):
@@ -330,28 +337,35 @@ def write_columns(
         msg = f"track {bad!r}: vector must be {vectors.shape[1]} finite floats"
         raise ValueError(msg)
     workdir.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    clock = time.monotonic()
 
     transform = _fit(space or retrieval_space_of(model_version), vectors)
     to_retrieval_space(vectors, transform)
     np.save(workdir / VECTORS_NAME, vectors)
+    timings["prepare_s"] = time.monotonic() - clock
+    clock = time.monotonic()
     # Each track's place on the catalogue map (a PCA of the unit vectors).
     np.save(workdir / XY_NAME, project_2d(vectors).astype(np.float32))
     ids = np.array([keys[i] for i in order])
     np.save(workdir / IDS_NAME, ids)
     del keys, ids
+    timings["map_ids_s"] = time.monotonic() - clock
+    clock = time.monotonic()
 
     index = AnnoyIndex(vectors.shape[1], METRIC)
     index.set_seed(SEED)
     for row in range(count):
         index.add_item(row, vectors[row])
     index.build(trees, n_jobs=jobs)
+    # Saving maps the file in place of the built trees: the lists are computed beside a
+    # file-backed index instead of a second copy of it on the heap.
+    index.save(str(workdir / INDEX_NAME))
     timings["annoy_s"] = time.monotonic() - clock
 
     clock = time.monotonic()
     sample = sample_rows(count, options.recall_sample)
     truth = exact_truth(vectors, sample)
+    timings["truth_s"] = time.monotonic() - clock
+    clock = time.monotonic()
     lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
     np.save(workdir / NEIGHBOURS_NAME, lists[0])
     np.save(workdir / SCORES_NAME, lists[1])
@@ -369,12 +383,20 @@ def write_columns(
         target=options.recall_target,
         limit=max(start, start * SEARCH_K_GROWTH),
     )
-    timings["tune_s"] = time.monotonic() - clock
-    index.save(str(workdir / INDEX_NAME))
     index.unload()
     del index, vectors
+    timings["tune_s"] = time.monotonic() - clock
 
-    _write_rows(workdir, [columns.meta[i] for i in order])
+    clock = time.monotonic()
+    rows = [columns.meta[i] for i in order]
+    _write_rows(workdir, rows)
+    timings["rows_s"] = time.monotonic() - clock
+    clock = time.monotonic()
+    # The query nodes' search index, from the rows at hand: they need not decode every row.
+    write_postings(workdir, build_postings((r["name"], r["artists"], r["album"]) for r in rows))
+    del rows
+    timings["search_s"] = time.monotonic() - clock
+    clock = time.monotonic()
 
     recall = figures(
         at=truth.at,
@@ -390,7 +412,7 @@ def write_columns(
         count=count,
         dim=int(columns.vectors.shape[1]),
         trees=trees,
-        files={name: digest_file(workdir / name) for name in DATA_FILES},
+        files={name: digest_file(workdir / name) for name in (*DATA_FILES, *SEARCH_FILES)},
         built_at=built_at,
         source_mark=source_mark,
         transform=transform.to_dict(),
@@ -400,6 +422,7 @@ def write_columns(
         missing=missing,
     )
     (workdir / MANIFEST_NAME).write_bytes(manifest.to_json())
+    timings["digest_s"] = time.monotonic() - clock
     logger.info(
         "built snapshot %s of %s: %d tracks, %d trees, recall@%d %.3f (lists) %.3f (search_k "
         "%d), %s",
@@ -465,6 +488,8 @@ def _neighbour_lists(
         recall = list_recall(truth, *sampled)
         if recall >= options.recall_target or probes > cells.max_probes:
             break
+        if probes == cells.max_probes and count > EXACT_FALLBACK_MAX_ROWS:
+            break  # exact lists would cost n^2: state the recall the most probes reach
         # Past the most cells a row is listed in, the next step is exact search.
         probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
     lists = cell_neighbours(vectors, cells, options.neighbours, probes)

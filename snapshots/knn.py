@@ -4,7 +4,7 @@ Reads and writes nothing: unit-normalised float32 rows in, ``(ids, scores)`` arr
 being dot products (cosine similarity). Everything here blocks on BLAS, which uses every core, so
 async callers run it in a thread.
 
-Exact search costs ``n^2 * dim`` and is used for small snapshots. Above that, about ``sqrt(n)``
+Exact search costs ``n^2 * dim`` and is used for small snapshots. Above that, ``2 sqrt(n)``
 cells are fitted by spherical k-means; every row is listed in its ``probes`` nearest cells, and
 a row is scored exactly against the rows listed in its own nearest cell. More probes: better
 recall and more work; the builder picks the fewest that reach its recall target on a sample
@@ -13,6 +13,9 @@ recall and more work; the builder picks the fewest that reach its recall target 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,8 +27,14 @@ I64 = npt.NDArray[np.int64]
 
 #: Score-matrix elements per block (64 MB of float32): bounds memory whatever the size.
 BLOCK_ELEMENTS = 1 << 24
+#: Threads sharing the blocks of a search (each block's scores stay within BLOCK_ELEMENTS).
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 #: Up to this many rows, lists are computed exactly (a few seconds on two cores).
 EXACT_MAX_ROWS = 20_000
+#: Cells per square root of the row count. Assigning rows costs ``n * cells`` scores and
+#: listing ``n * probes * n / cells``: the sum is least at ``cells = sqrt(probes * n)``, and a
+#: few probes (about 4) is what the recall target usually takes.
+CELLS_PER_ROOT = 2.0
 #: Spherical k-means rounds, and rows per cell it is fitted on.
 KMEANS_ROUNDS = 6
 KMEANS_SAMPLE_PER_CELL = 48
@@ -37,6 +46,9 @@ def top_k(scores: F32, k: int) -> tuple[I64, F32]:
     if k == 0:
         empty = np.empty((scores.shape[0], 0))
         return empty.astype(np.int64), empty.astype(np.float32)
+    if k == 1:  # the nearest centre: argmax is many times cheaper than a partition
+        best = np.argmax(scores, axis=1)[:, None]
+        return best.astype(np.int64), np.take_along_axis(scores, best, axis=1)
     if k < scores.shape[1]:
         # argpartition on the largest values (not on a negated copy: several times faster).
         part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
@@ -102,19 +114,35 @@ def _normalise(rows: F32) -> F32:
     return out
 
 
+def _in_threads(work: Callable[[int], None], items: int) -> None:
+    # numpy's partitions and BLAS release the GIL: blocks in a pool use every core where the
+    # partitions alone (the larger part of the work) would use one.
+    if items <= 1 or WORKERS <= 1:
+        for item in range(items):
+            work(item)
+        return
+    with ThreadPoolExecutor(WORKERS, thread_name_prefix="knn") as pool:
+        for _ in pool.map(work, range(items)):
+            pass
+
+
 def _nearest_centres(vectors: F32, centres: F32, count: int) -> I32:
     out = np.empty((vectors.shape[0], count), dtype=np.int32)
-    block = max(1, BLOCK_ELEMENTS // max(centres.shape[0], 1))
-    for start in range(0, vectors.shape[0], block):
+    block = max(1, BLOCK_ELEMENTS // max(centres.shape[0], 1) // WORKERS)
+
+    def one(item: int) -> None:
+        start = item * block
         found, _ = top_k(vectors[start : start + block] @ centres.T, count)
         out[start : start + block] = found
+
+    _in_threads(one, -(-vectors.shape[0] // block))
     return out
 
 
-def fit_cells(vectors: F32, seed: int = 2017) -> Cells:
-    """Spherical k-means with about ``sqrt(n)`` centres on a sample; every row's nearest ones."""
+def fit_cells(vectors: F32, seed: int = 2017, *, per_root: float = CELLS_PER_ROOT) -> Cells:
+    """Spherical k-means with ``per_root * sqrt(n)`` centres on a sample; each row's nearest."""
     n = vectors.shape[0]
-    count = max(1, int(round(np.sqrt(n))))
+    count = max(1, int(round(per_root * np.sqrt(n))))
     rng = np.random.default_rng(seed)
     sample_size = min(n, count * KMEANS_SAMPLE_PER_CELL)
     sample = vectors[np.sort(rng.choice(n, size=sample_size, replace=False))]
@@ -171,22 +199,24 @@ def cell_neighbours(
     home = cells.nearest[wanted, 0].astype(np.int64)
     by_home = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[by_home], np.arange(cells.count + 1))
-    for cell in range(cells.count):
+
+    def one(cell: int) -> None:
         slots = by_home[home_bounds[cell] : home_bounds[cell + 1]]
         if len(slots) == 0:
-            continue
+            return
         queries = wanted[slots]
         candidates = listed_rows[bounds[cell] : bounds[cell + 1]]  # sorted; holds the queries
         pool = vectors[candidates]
-        block = max(1, BLOCK_ELEMENTS // max(len(candidates), 1))
+        block = max(1, BLOCK_ELEMENTS // max(len(candidates), 1) // WORKERS)
         for start in range(0, len(queries), block):
             chunk = queries[start : start + block]
-            scores = pool @ vectors[chunk].T
-            scores = np.ascontiguousarray(scores.T)
+            scores = vectors[chunk] @ pool.T
             scores[np.arange(len(chunk)), np.searchsorted(candidates, chunk)] = -np.inf
             found, values = top_k(scores, width)
             at = slots[start : start + block]
             out_ids[at, : found.shape[1]] = candidates[found]
             out_scores[at, : found.shape[1]] = values
+
+    _in_threads(one, cells.count)
     out_ids[~np.isfinite(out_scores)] = -1
     return out_ids, out_scores

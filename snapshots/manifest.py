@@ -57,6 +57,15 @@ DATA_FILES = (
     TAGS_NAME,
     XY_NAME,
 )
+#: The search index's postings over names, artists and albums (``snapshots.text_index``):
+#: sorted tokens one per line, each token's ``[start, end)`` in the int32 postings, and each
+#: row's name length. Built since these files exist; a snapshot without them is still valid,
+#: and its query nodes build the search index themselves.
+SEARCH_WORDS_NAME = "search_words.txt"
+SEARCH_OFFSETS_NAME = "search_offsets.npy"
+SEARCH_POSTINGS_NAME = "search_postings.npy"
+NAME_LENGTHS_NAME = "name_lengths.npy"
+SEARCH_FILES = (SEARCH_WORDS_NAME, SEARCH_OFFSETS_NAME, SEARCH_POSTINGS_NAME, NAME_LENGTHS_NAME)
 
 #: ``20261123T220501.123Z-1a2b3c4d``: UTC build time to the millisecond, then a random suffix.
 #: Fixed width, so sorting version strings sorts snapshots by build time.
@@ -282,9 +291,14 @@ def _validate(m: Manifest) -> None:
             problems.append(f"{name} must be a positive integer, got {value!r}")
     if m.metric != METRIC:
         problems.append(f"metric must be {METRIC!r}, got {m.metric!r}")
-    if not isinstance(m.files, Mapping) or set(m.files) != set(DATA_FILES):
+    if not isinstance(m.files, Mapping) or set(m.files) - set(SEARCH_FILES) != set(DATA_FILES):
         got = sorted(m.files) if isinstance(m.files, Mapping) else m.files
-        problems.append(f"files must list exactly {sorted(DATA_FILES)}, got {got!r}")
+        problems.append(
+            f"files must list exactly {sorted(DATA_FILES)} (and may list {sorted(SEARCH_FILES)}),"
+            f" got {got!r}"
+        )
+    elif set(SEARCH_FILES) & set(m.files) not in (set(), set(SEARCH_FILES)):
+        problems.append(f"files must list all of {sorted(SEARCH_FILES)} or none of them")
     else:
         for name, entry in m.files.items():
             if not isinstance(entry.sha256, str) or not _SHA256_RE.match(entry.sha256):

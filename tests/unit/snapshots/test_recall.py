@@ -96,3 +96,35 @@ def test_a_built_snapshot_states_recall_that_meets_its_target(tmp_path: Path) ->
         by_id = snapshot.neighbour_rows(f"t{row:05d}", 10)
         assert [r for r, _ in by_id] == list(np.load(tmp_path / "neighbours.npy")[row, :10])
     assert recall_of(truth, found) >= 0.97
+
+
+def test_a_big_build_missing_its_target_states_its_recall_instead_of_going_exact(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import snapshots.builder
+
+    # Stand-ins for "big": cells from 1,500 rows on, and no exact fallback above 1,000.
+    monkeypatch.setattr(snapshots.builder, "EXACT_MAX_ROWS", 1000)
+    monkeypatch.setattr(snapshots.builder, "EXACT_FALLBACK_MAX_ROWS", 1000)
+    vectors = _unit_rows(3000, 64, seed=4)  # no structure: few cells cannot reach 0.999
+    ids = [f"t{i:05d}" for i in range(3000)]
+    meta: list[dict[str, Any]] = [
+        {"track_id": t, "name": None, "artists": [], "album": None, "tags": []} for t in ids
+    ]
+    built = write_columns(
+        tmp_path,
+        Columns(ids, vectors, meta),
+        model_version="m",
+        trees=2,
+        source_mark=None,
+        options=BuildOptions(neighbours=10, recall_target=0.999, recall_sample=300),
+    )
+    recall = built.manifest.recall
+    assert recall is not None
+    # Every probe a row has, and the recall they reach: below the target, stated as it is.
+    assert recall["probes"] == 16
+    assert recall["lists"] < 0.999
+    truth = exact_truth(np.load(tmp_path / "vectors.npy"), sample_rows(3000, 300, seed=8))
+    stored = np.load(tmp_path / "scores.npy")[truth.rows]
+    measured = list_recall(truth, np.empty((0, 0), dtype=np.int32), stored)
+    assert abs(measured - recall["lists"]) < 0.05
