@@ -26,6 +26,7 @@ from schemas.decoding import decode
 from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1, check_embedding
 from snapshots.fresh import FreshTrack
+from streams.kafka_clients import started
 from streams.names import FEATURES_EXTRACTED
 from streams.partitions import partitions_of
 
@@ -80,7 +81,7 @@ class FreshFollower:
                     enable_auto_commit=False,
                 )
                 self._consumer = consumer
-                await consumer.start()
+                await started(consumer)
                 await self._assign()
                 failures = 0
                 await self._follow()
@@ -124,13 +125,14 @@ class FreshFollower:
             self.assigned.set()
             return
         since = current.manifest.built_at.timestamp() - START_MARGIN_S
+        # The ends are read first: a partition with no record since the build starts at the end
+        # it had then, so a record produced while this runs is read, not skipped (a lazy
+        # seek_to_end would resolve later, past it).
+        ends = await consumer.end_offsets(assigned)
         found = await consumer.offsets_for_times({tp: int(since * 1000) for tp in assigned})
         for tp in assigned:
             at = found.get(tp)
-            if at is None:
-                await consumer.seek_to_end(tp)
-            else:
-                consumer.seek(tp, at.offset)
+            consumer.seek(tp, ends[tp] if at is None else at.offset)
         self.assigned.set()
 
     async def stop(self) -> None:
@@ -142,8 +144,9 @@ class FreshFollower:
         await self._close_consumer()
 
     async def _follow(self) -> None:
+        # Assigned and positioned by the caller: assigning again here would seek again, and
+        # skip what was produced in between when no snapshot is served yet.
         assert self._consumer is not None
-        await self._assign()
         while True:
             batches = await self._consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH)
             records = [m for messages in batches.values() for m in messages]

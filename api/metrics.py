@@ -8,8 +8,9 @@ a counter. Metric names start with ``spotrec_``; the README lists them.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
@@ -26,7 +27,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class _SnapshotCollector(Collector):
-    """The serving snapshot's version, model, size and age, read when scraped."""
+    """The serving snapshot's version, model, size, age and recall, read when scraped."""
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -43,12 +44,20 @@ class _SnapshotCollector(Collector):
         age = GaugeMetricFamily(
             "spotrec_snapshot_age_seconds", "Seconds since the snapshot served was built"
         )
+        recall = GaugeMetricFamily(
+            "spotrec_snapshot_recall",
+            "Recall@k of the snapshot served against exact search, measured when it was built:"
+            " its stored neighbour lists (queries by id) and its index search (by vector)",
+            labels=["way", "at"],
+        )
         if snapshot is not None:
             manifest = snapshot.manifest
             info.add_metric([manifest.version, manifest.model_version], 1.0)
             tracks.add_metric([], float(manifest.count))
             age.add_metric([], (datetime.now(UTC) - manifest.built_at).total_seconds())
-        yield from (info, tracks, age)
+            for way, value in _recall_figures(manifest.recall):
+                recall.add_metric([way, str((manifest.recall or {}).get("at", ""))], value)
+        yield from (info, tracks, age, recall)
         swaps = CounterMetricFamily(
             "spotrec_snapshot_swaps", "Snapshots swapped in since the node started"
         )
@@ -68,6 +77,15 @@ class _SnapshotCollector(Collector):
             )
             build.add_metric([], current.build_s)
             yield build
+
+
+def _recall_figures(recall: Mapping[str, Any] | None) -> Iterator[tuple[str, float]]:
+    # Snapshots built before recall was measured have none; a figure that is not a number
+    # (a hand-edited manifest) is left out rather than failing the scrape.
+    for way in ("lists", "search"):
+        value = (recall or {}).get(way)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            yield way, float(value)
 
 
 class NodeMetrics:

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from config.settings import Settings
 from stores.track_state import TrackStateReader
+from streams.kafka_clients import started
 from streams.names import DEAD_LETTERS
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ async def dead_letter_count(settings: Settings) -> int:
     """Dead letters held by the topic: the sum over partitions of end minus start offsets."""
     topic = settings.kafka.topic(DEAD_LETTERS)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=None)
-    await consumer.start()
+    await started(consumer)
     try:
         partitions = await consumer.topics()
         if topic not in partitions:

@@ -24,12 +24,16 @@ from api.recommendations import Filters, Query
 from features.tags import CHOI2017_TAGS
 
 MAX_K = 100
+DEFAULT_K = 10
+MAX_TRACK_ID = 200
 MAX_SEEDS = 25
 MAX_EXCLUDED = 1000
 MAX_PATH = 100
 KNOWN_TAGS = frozenset(t.lower() for t in CHOI2017_TAGS)
 
-TrackId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TrackId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TRACK_ID)
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
@@ -83,7 +87,7 @@ class RecommendParams(FilterParams):
 
     seeds: list[Seed] = Field(min_length=1, max_length=MAX_SEEDS)
     negative: list[TrackId] = Field(default_factory=list, max_length=MAX_SEEDS)
-    k: int = Field(default=10, ge=1, le=MAX_K)
+    k: int = Field(default=DEFAULT_K, ge=1, le=MAX_K)
     diversity: float = Field(default=0.0, ge=0.0, le=1.0, allow_inf_nan=False)
 
     @field_validator("seeds", mode="before")

@@ -37,6 +37,7 @@ from snapshots.local import prune_local
 from snapshots.serving import ServingView
 from snapshots.store import SnapshotStore, download, to_serve
 from stores.objects import ObjectStore
+from streams.kafka_clients import started
 from streams.names import INDEX_UPDATED
 from streams.provision import create_missing
 
@@ -235,7 +236,7 @@ class SnapshotFollower:
             group_id=None,  # every query node must see every broadcast
             enable_auto_commit=False,
         )
-        await consumer.start()
+        await started(consumer)
         try:
             consumer.assign([self._partition])
             await consumer.seek_to_end(self._partition)

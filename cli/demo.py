@@ -93,8 +93,10 @@ async def _run(settings: Settings, folder: Path, count: int, timeout_s: float) -
 
     from aiokafka import AIOKafkaProducer
 
+    from streams.kafka_clients import started as running
+
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    await producer.start()
+    await running(producer)
     try:
         await producer.send_and_wait(settings.kafka.topic(PLAYLISTS), f"local:{folder}".encode())
     finally:

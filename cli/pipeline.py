@@ -19,6 +19,7 @@ from api.app import create_app
 from config.settings import Settings
 from schemas.errors import InvalidRecord
 from schemas.playlists import parse_playlist_ref
+from streams.kafka_clients import started
 from streams.names import PLAYLISTS
 from streams.provision import ensure_topics
 
@@ -89,7 +90,7 @@ def _produce_playlists(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _send(settings: Settings, topic: str, values: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    await producer.start()
+    await started(producer)
     try:
         for value in values:
             await producer.send_and_wait(topic, value)

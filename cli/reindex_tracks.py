@@ -33,6 +33,7 @@ from stores.cassandra import CassandraSession
 from stores.migrations import migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
+from streams.kafka_clients import started
 from streams.names import TRACK_DISCOVERED
 from streams.replay import Progress, ReplayOptions, print_progress, replay
 
@@ -60,7 +61,7 @@ async def from_tracks(settings: Settings, options: ReplayOptions) -> int:
     async with CassandraSession(settings.cassandra) as db, ObjectStore(settings.s3) as objects:
         tracks = TrackStore(db, settings.cassandra.keyspace)
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-        await producer.start()
+        await started(producer)
         sent = settled = skipped = resent = 0
         marker = model_version.encode()
         try:

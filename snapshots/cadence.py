@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from config.settings import Settings
 from snapshots.manifest import Manifest
+from streams.kafka_clients import started
 from streams.names import FEATURES_EXTRACTED
 from streams.partitions import partitions_of
 
@@ -30,7 +31,7 @@ async def extracted_since(settings: Settings, since: datetime) -> int:
     if not assigned:
         return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=None)
-    await consumer.start()
+    await started(consumer)
     try:
         ends = await consumer.end_offsets(assigned)
         found = await consumer.offsets_for_times(

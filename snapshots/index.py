@@ -15,8 +15,10 @@ the tag are scored exactly (never a whole-catalogue search).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import mmap
+import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -55,6 +57,10 @@ _WARM_QUERIES = 8
 _SUBSET_BLOCK = 65_536
 #: Decoded rows kept per snapshot (about 30 MB at most).
 INFO_CACHE = 65_536
+
+
+#: A copy key in a metadata line as ``track_line`` writes it (JSON, values without quotes).
+_COPY_KEY = re.compile(rb'"(isrc|audio_sha256)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _mapped(path: Path) -> Any:
@@ -219,6 +225,8 @@ class LoadedSnapshot:
             msg = f"snapshot {manifest.version}: bad transform in the manifest: {exc}"
             raise SnapshotCorrupt(msg) from exc
         self._infos: dict[int, TrackInfo] = {}
+        self._copies: dict[int, frozenset[int]] | None = None
+        self._copies_lock = threading.Lock()
         self._lock = threading.Lock()
         self._active = 0
         self._closed = False
@@ -295,19 +303,20 @@ class LoadedSnapshot:
             return found
         start, end = self._offsets[row : row + 2].tolist()
         data = json.loads(self._lines[start:end])
+        x, y = self._xy[row].tolist()
         found = TrackInfo(
-            row=row,
-            track_id=data["track_id"],
-            name=data["name"],
-            artists=tuple(data["artists"]),
-            album=data["album"],
-            tags=tuple((t, float(s)) for t, s in data["tags"]),
-            isrc=data.get("isrc"),
-            audio_sha256=data.get("audio_sha256"),
-            xy=(float(self._xy[row, 0]), float(self._xy[row, 1])),
+            row,
+            data["track_id"],
+            data["name"],
+            tuple(data["artists"]),
+            data["album"],
+            tuple([(t, float(s)) for t, s in data["tags"]]),
+            data.get("isrc"),
+            data.get("audio_sha256"),
+            (x, y),
         )
         if len(self._infos) >= INFO_CACHE:
-            self._infos.clear()  # crude but bounded; the hot rows come back at once
+            forget_older_half(self._infos)
         self._infos[row] = found
         return found
 
@@ -456,6 +465,56 @@ class LoadedSnapshot:
         order = np.argsort(-best_scores, kind="stable")
         return [(int(best_rows[i]), float(best_scores[i])) for i in order]
 
+    def stored_list(self, row: int) -> tuple[npt.NDArray[np.int32], F32]:
+        """A row's stored neighbour rows and their exact scores, best first (read-only views).
+
+        Rows of ``-1`` pad a list when the snapshot holds fewer than :attr:`width` other rows.
+        """
+        return self._lists[row], self._scores[row]
+
+    def top_scores(self, rows: npt.ArrayLike) -> F32:
+        """The best stored score of each of ``rows``: how close its nearest other track is."""
+        if self.width == 0:
+            return np.full(np.shape(rows), -np.inf, dtype=np.float32)
+        found: F32 = self._scores[np.asarray(rows, dtype=np.int64), 0]
+        return found
+
+    def rows_vectors(self, rows: npt.ArrayLike) -> F32:
+        """The retrieval-space vectors of ``rows`` (a copy, one row each)."""
+        found: F32 = self._vectors[np.asarray(rows, dtype=np.int64)]
+        return found
+
+    def copies(self) -> dict[int, frozenset[int]]:
+        """Rows that share an ISRC or an audio digest with other rows: row -> those rows.
+
+        Read once from the metadata (a scan of the mapped file, done by :meth:`warm`), so a
+        query learns whether a row has copies of that kind without decoding anything.
+        """
+        if self._copies is None:
+            with self._copies_lock:
+                if self._copies is None:
+                    self._copies = self._find_copies()
+        return self._copies
+
+    def _find_copies(self) -> dict[int, frozenset[int]]:
+        by_key: dict[tuple[bytes, bytes], list[int]] = {}
+        starts: list[int] = []
+        keys: list[tuple[bytes, bytes]] = []
+        for found in _COPY_KEY.finditer(self._lines):
+            starts.append(found.start())
+            keys.append((found.group(1), found.group(2)))
+        if not keys:
+            return {}
+        rows = (np.searchsorted(self._offsets, np.asarray(starts), side="right") - 1).tolist()
+        for key, row in zip(keys, rows, strict=True):
+            by_key.setdefault(key, []).append(row)
+        shared: dict[int, set[int]] = {}
+        for members in by_key.values():
+            if len(members) > 1:
+                for row in members:
+                    shared.setdefault(row, set()).update(m for m in members if m != row)
+        return {row: frozenset(others) for row, others in shared.items()}
+
     def vector(self, track_id: str) -> F32:
         """The track's vector in the retrieval space (unit length, float32, a copy)."""
         return np.array(self._vectors[self._row(track_id)], dtype=np.float32)
@@ -497,6 +556,7 @@ class LoadedSnapshot:
             with (self.folder / name).open("rb") as handle:
                 while handle.read(_WARM_CHUNK):
                     pass
+        self.copies()
         step = max(1, len(self) // _WARM_QUERIES)
         for row in range(0, len(self), step)[:_WARM_QUERIES]:
             self.nearest_rows(self._vectors[row], 10, exclude=row)
@@ -531,6 +591,15 @@ class LoadedSnapshot:
             self._active -= 1
             if self._closed and self._active == 0:
                 self._finalizer()
+
+
+def forget_older_half(cache: dict[Any, Any]) -> None:
+    """Drop the older half of a full cache (dicts keep insertion order).
+
+    Bounded, and the rows used lately stay, unlike clearing it all at once.
+    """
+    for key in list(itertools.islice(cache, len(cache) // 2)):
+        del cache[key]
 
 
 def _check_k(k: int) -> None:

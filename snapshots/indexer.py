@@ -28,6 +28,7 @@ from snapshots.source import current_mark, vectors_changed_since
 from snapshots.store import SnapshotStore
 from stores.cassandra import CassandraSession
 from stores.objects import ObjectStore
+from streams.kafka_clients import started
 from streams.names import INDEX_UPDATED
 
 logger = logging.getLogger(__name__)
@@ -162,7 +163,7 @@ async def rebuild_now(
     to release the lease rather than skipping.
     """
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
-    await producer.start()
+    await started(producer)
     try:
 
         async def broadcast(update: IndexUpdatedV1) -> None:

@@ -13,17 +13,20 @@ others (:meth:`ServingView.is_cheap` is false) belong in a worker thread.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from snapshots.errors import TrackNotIndexed
-from snapshots.fresh import FreshSegment, FreshState
-from snapshots.index import F32, LoadedSnapshot, Neighbour, TrackInfo, unit
+from snapshots.fresh import FRESH_ROW_BASE, FreshSegment, FreshState
+from snapshots.index import F32, LoadedSnapshot, Neighbour, TrackInfo, forget_older_half, unit
 from snapshots.manifest import Manifest
 
 #: Up to this many fresh tracks, scoring all of them is cheap enough for the event loop.
 CHEAP_FRESH = 20_000
+
+#: Encoded rows kept per view: about 200 bytes each, so at most about 50 MB.
+JSON_CACHE = 262_144
 
 #: A neighbour before decoding: a snapshot row or a fresh track's info, and its score.
 Scored = tuple[int | TrackInfo, float]
@@ -39,6 +42,22 @@ class ServingView:
     def __init__(self, snapshot: LoadedSnapshot, fresh: FreshSegment) -> None:
         self.snapshot = snapshot
         self.fresh = fresh
+        self._json: dict[int, bytes] = {}
+
+    def track_json(self, track: TrackInfo, encode: Callable[[], str]) -> bytes:
+        """A track's public JSON, ``encode()``-d once per snapshot row (fresh rows each time).
+
+        The rows of a snapshot never change, so handlers that return the same tracks again
+        and again (popular seeds) encode each one once; the cache is bounded like the rows'.
+        """
+        if track.row >= FRESH_ROW_BASE or track.row >= len(self.snapshot):
+            return encode().encode()
+        found = self._json.get(track.row)
+        if found is None:
+            if len(self._json) >= JSON_CACHE:
+                forget_older_half(self._json)
+            found = self._json[track.row] = encode().encode()
+        return found
 
     @property
     def manifest(self) -> Manifest:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streams.kafka_clients import started
+
 
 async def partitions_of(bootstrap: str, topic: str) -> list[int]:
     """The partition numbers of ``topic``, sorted; empty while it does not exist."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         described = await admin.describe_topics([topic])
     finally:

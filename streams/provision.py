@@ -24,6 +24,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from config.settings import Settings
+from streams.kafka_clients import started
 from streams.names import (
     AUDIO_STORED,
     DEAD_LETTERS,
@@ -87,7 +88,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
     wanted = topic_partitions(settings)
     configs = topic_configs(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         existing = set(await admin.list_topics())
         missing = await _create(admin, existing, wanted, configs)
@@ -120,7 +121,7 @@ async def create_missing(
     gives some of them topic configurations.
     """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         return await _create(admin, set(await admin.list_topics()), wanted, configs or {})
     finally:

@@ -15,7 +15,6 @@ fences the first before it reads what was already sent.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from config.settings import Settings
 from schemas.dead_letters import DeadLetter, read_dead_letter
 from schemas.errors import InvalidRecord
+from streams.kafka_clients import started
 from streams.names import DEAD_LETTERS, DEAD_LETTERS_REDRIVEN
 from streams.provision import create_missing
 
@@ -93,7 +93,7 @@ class RedriveReport:
 async def read_committed(bootstrap: str, topic: str) -> list[ConsumerRecord]:
     """Every committed record of ``topic`` up to its current end (none if it does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         if topic not in await admin.list_topics():
             return []
@@ -107,9 +107,7 @@ async def read_committed(bootstrap: str, topic: str) -> list[ConsumerRecord]:
         isolation_level="read_committed",
         auto_offset_reset="earliest",
     )
-    await consumer.start()
-    # aiokafka 0.14 raises CancelledError from stop() when its task never ran.
-    await asyncio.sleep(0)
+    await started(consumer)
     try:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -203,7 +201,7 @@ async def redrive(
             transactional_id=transactional_id(settings),
             acks="all",
         )
-        await producer.start()
+        await started(producer)
     try:
         report = RedriveReport()
         todo: list[Parked] = []

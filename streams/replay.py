@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import OffsetAndMetadata
 
 from config.settings import KafkaSettings
+from streams.kafka_clients import started
 
 Handler = Callable[[Sequence[Any]], Awaitable[None]]
 
@@ -99,10 +100,7 @@ async def replay(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
-    # Let the consumer's background task start: aiokafka 0.14 raises CancelledError from stop()
-    # when that task is cancelled before it ever ran.
-    await asyncio.sleep(0)
+    await started(consumer)
     try:
         # Manual assignment: the group is only where positions are kept, not a subscription.
         consumer.assign(partitions)
@@ -143,7 +141,7 @@ async def replay(
 async def _partitions(settings: KafkaSettings, topic: str) -> list[TopicPartition]:
     """The topic's partitions (none if it does not exist), from the cluster's metadata."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         if topic not in await admin.list_topics():
             return []

@@ -29,6 +29,7 @@ from stores.objects import ObjectStore
 from stores.schedule import RetrySchedule
 from stores.tracks import TrackStore
 from streams.errors import topic_error
+from streams.kafka_clients import started
 from streams.retries import own_servers, retried
 from streams.stats import WorkerStats
 
@@ -60,7 +61,7 @@ class KafkaEmitter:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka.bootstrap, acks="all"
         )
-        await self.producer.start()
+        await started(self.producer)
 
     async def stop(self) -> None:
         """Flush and close the producer."""

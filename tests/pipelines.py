@@ -26,6 +26,7 @@ from schemas.snapshots import IndexUpdatedV1
 from stores.cassandra import CassandraSession
 from stores.migrations import migrate
 from stores.objects import ensure_bucket, s3_client
+from streams.kafka_clients import started
 from streams.names import INDEX_UPDATED
 from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC, Catalogue
 from tests.fakes.deezer_api import FakeDeezer
@@ -133,7 +134,7 @@ async def remove_deployment(settings: Settings, run: str) -> None:
     async with CassandraSession(settings.cassandra) as db:
         await db.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
-    await admin.start()
+    await started(admin)
     try:
         # The prefixed topics and Faust's leader topic, named after the app id: all start so.
         ours = [t for t in await admin.list_topics() if t.startswith(run)]
@@ -264,7 +265,7 @@ def catalogue_track_ids(catalogue: Catalogue, *, deezer: bool = True) -> set[str
 async def announce(settings: Settings, update: IndexUpdatedV1) -> None:
     """Broadcast a snapshot on ``index-updated.v1`` the way the indexer does."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
-    await producer.start()
+    await started(producer)
     try:
         await producer.send_and_wait(settings.kafka.topic(INDEX_UPDATED), update.dumps())
     finally:

@@ -1,9 +1,12 @@
-"""The query node's ``/metrics``: requests by route and status, latency, the snapshot served."""
+"""The query node's ``/metrics``: requests by route and status, latency, the snapshot served
+and the recall it measured."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.keys import holder_key
+from api.metrics import _recall_figures
 from tests.integration.explore.conftest import Node
 
 
@@ -53,3 +56,25 @@ async def test_the_snapshot_served_is_described(node: Node) -> None:
     assert samples[("spotrec_snapshot_swaps_total", ())] >= 1.0
     assert samples[("spotrec_snapshot_refusals_total", ())] == 0.0
     assert samples[("spotrec_search_index_build_seconds", ())] > 0.0
+
+
+async def test_the_recall_the_snapshot_measured_is_exported(node: Node) -> None:
+    samples = await _samples(node)
+    view = node.client.app[holder_key].current
+    assert view is not None
+    recall = view.manifest.recall
+    assert recall is not None
+    at = str(recall["at"])
+    for way in ("lists", "search"):
+        exported = samples[("spotrec_snapshot_recall", (("at", at), ("way", way)))]
+        assert exported == float(recall[way])
+        assert 0.0 <= exported <= 1.0
+
+
+def test_snapshots_without_recall_figures_export_none() -> None:
+    assert list(_recall_figures(None)) == []
+    assert list(_recall_figures({"at": 10, "lists": "n/a", "search": True})) == []
+    assert list(_recall_figures({"at": 10, "lists": 0.5, "search": 1})) == [
+        ("lists", 0.5),
+        ("search", 1.0),
+    ]

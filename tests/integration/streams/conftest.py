@@ -19,6 +19,7 @@ from features.extractor import Extractor, load_extractor
 from features.versions import model_version_of
 from stores.migrations import migrate
 from stores.objects import ensure_bucket
+from streams.kafka_clients import started
 from streams.provision import ensure_topics, topic_partitions
 from streams.resources import KafkaEmitter, Resources
 from tests.fakes.cdn import FakeCdn
@@ -116,7 +117,7 @@ async def _read(settings: Settings, topic: str, key: bytes | None) -> list[Recor
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False
     )
-    await consumer.start()
+    await started(consumer)
     try:
         # Fresh metadata first: without it the end offsets of a new topic can read as 0.
         await consumer.topics()

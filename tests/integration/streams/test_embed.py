@@ -80,7 +80,7 @@ async def test_a_replay_after_the_upsert_completes_the_emit_status_and_delete(
     assert await res.objects.head(item.object_key) is None  # the audio is deleted
     # And a second replay finds everything done: it announces nothing more.
     assert await embed_batch(res, [item]) == 0
-    assert len(await records(res.settings, FEATURES_EXTRACTED, key)) == 1
+    assert len(await records(res.settings, FEATURES_EXTRACTED, key, expect=1)) == 1
 
 
 async def test_missing_audio_without_a_vector_is_fetched_again_on_the_schedule(

@@ -1,0 +1,585 @@
+"""One-seed queries by id answered from the snapshot's stored neighbour list, in O(k).
+
+Reads a :class:`ServingView`: the seed's stored list (or, with a tag filter, the rows carrying
+the tags, scored exactly), the fresh segment, the vectors of the candidates and the metadata of
+the few rows that need it; writes nothing.
+
+:func:`answer_by_list` gives exactly what :func:`api.recommendations.recommend` gives for the
+same query (same results, order, copies and short reason), or ``None`` when it cannot be sure,
+and the caller runs the engine. The engine reads candidates best first until the k-th group of
+copies scores more than ``_COPY_WINDOW`` above the next candidate; this module runs the same
+loop over the stored list, with the checks done for all candidates at once (one matrix product
+for the copies by vector, a precomputed map for copies by ISRC or digest). When the list ends
+before that point, the answer stands only if no track beyond it can join a group shown: the
+groups' members have no ISRC or digest copy elsewhere and their first members no neighbour at
+cosine >= ``DUPLICATE_COSINE`` outside the candidates (their own stored lists say so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from api.recommendations import (
+    _COPY_WINDOW,
+    DUPLICATE_COSINE,
+    MIN_FETCH,
+    WIDEN_FACTOR,
+    Filters,
+    Query,
+    Recommendations,
+    Result,
+    best_known,
+)
+from snapshots.fresh import FRESH_ROW_BASE, FreshState
+from snapshots.index import F32, TrackInfo, unit
+from snapshots.serving import CHEAP_FRESH, ServingView, _merge
+
+#: A tag subset up to this share of the catalogue is scored exactly; beyond, most candidates of
+#: an ANN search carry the tag and the engine's search answers quickly.
+EXACT_TAG_SHARE = 0.1
+#: Rows scored exactly before the work is worth a worker thread (about a millisecond).
+LOOP_ROWS = 8192
+#: Candidates are prepared (vectors, copies by vector) this many at a time.
+_BLOCK = 64
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Where a query's candidates come from: whether the fast path applies and its cost."""
+
+    seed_row: int
+    #: Rows carrying one of the query's tags (``None``: the stored list is the source).
+    subset: npt.NDArray[np.int64] | None
+    #: The tag is common: the engine's own rounds of index search, with the tag checked on
+    #: all candidates at once (rather than the subset, too large to score exactly).
+    search: bool = False
+
+    @property
+    def on_loop(self) -> bool:
+        """Whether the work is small enough for the event loop (a list, or a small subset)."""
+        return not self.search and (self.subset is None or len(self.subset) <= LOOP_ROWS)
+
+
+def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) -> Plan | None:
+    """How the fast path would answer ``query``, or ``None`` when only the engine can.
+
+    Args:
+        view: What the node serves.
+        query: The request.
+        exact_share: Largest share of the catalogue a tag filter's rows may hold for them to
+            be scored exactly here.
+    """
+    if len(query.seeds) != 1 or query.negative or query.diversity > 0 or query.k < 1:
+        return None
+    seed, weight = query.seeds[0]
+    if not (np.isfinite(weight) and weight > 0):
+        return None
+    if len(view.fresh.state) > CHEAP_FRESH:
+        return None
+    snapshot = view.snapshot
+    row = snapshot.row_of(seed)
+    if row is None:
+        return None
+    tags = query.filters.tags
+    if not tags:
+        return Plan(row, None)
+    parts = [np.asarray(snapshot.tagged_rows(t), dtype=np.int64) for t in sorted(tags)]
+    subset = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
+    return Plan(row, subset, search=len(subset) > exact_share * len(snapshot))
+
+
+def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendations | None:
+    """The engine's answer to ``query`` from the stored list (see the module docstring).
+
+    Returns:
+        The answer, or ``None`` when the list cannot settle it.
+    """
+    snapshot = view.snapshot
+    state = view.fresh.state
+    # The engine's query vectors, bit for bit (``ServingView.nearest`` scores fresh tracks
+    # with it normalised once, the snapshot's rows normalised twice), so scores and the order
+    # of ties match.
+    fresh_seed = unit(_query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
+    seed = unit(fresh_seed)
+    k, filters = query.k, query.filters
+    total = len(snapshot) + len(state)
+    blocked = _Blocked(view, state, how.seed_row, filters)
+    fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
+    if how.search and how.subset is not None:
+        return _searched(view, state, query, how.subset, fresh_seed, blocked, fetch)
+    if how.subset is None:
+        found = _listed(view, state, how.seed_row, seed, fresh_seed)
+    else:
+        found = _subset(view, state, how.subset, how.seed_row, seed, fresh_seed)
+        found = _carrying(state, found, filters.tags)
+    if found is None:
+        return None
+    keys, scores, complete, vectors = found
+    while True:
+        # The engine's round reads the ``fetch`` nearest tracks, the seed among them.
+        limit = fetch - 1 if how.subset is None else len(keys)
+        certify = limit > len(keys) and not complete
+        scan = _Scan(view, state, (keys[:limit], scores, vectors), blocked, filters)
+        chosen, stopped, last = scan.run(k)
+        if len(chosen) >= k:
+            if certify and not stopped and not scan.settled(last):
+                return None
+            return Recommendations(chosen, fetch, None)
+        if certify:
+            return None
+        if fetch >= total or how.subset is not None:
+            return _short(chosen, scan, fetch, total, filters)
+        fetch = min(total, fetch * WIDEN_FACTOR)
+
+
+def _short(
+    chosen: list[Result], scan: _Scan, fetch: int, total: int, filters: Filters
+) -> Recommendations:
+    """A short answer, with the engine's reason."""
+    capped = len(scan.groups) > len(chosen)
+    reason = (
+        f"only {len(chosen)} of the {total} tracks in the snapshot pass the filters"
+        + (f" with at most {filters.max_per_artist} per artist" if capped else "")
+        + (", counting each recording once" if filters.collapse_duplicates else "")
+    )
+    return Recommendations(chosen, fetch, reason)
+
+
+def _searched(
+    view: ServingView,
+    state: FreshState,
+    query: Query,
+    subset: npt.NDArray[np.int64],
+    fresh_seed: F32,
+    blocked: _Blocked,
+    fetch: int,
+) -> Recommendations:
+    """The engine's rounds of search for a common tag, the tag checked for all at once.
+
+    Each round asks the index and the fresh segment for the ``fetch`` nearest tracks exactly
+    as ``ServingView.nearest`` does, keeps those carrying the tag and reads them as the
+    engine does; the answer is the engine's, without its reading of every candidate's vector
+    and metadata one at a time.
+    """
+    snapshot = view.snapshot
+    k, filters = query.k, query.filters
+    total = len(snapshot) + len(state)
+    while True:
+        pairs = snapshot.nearest_rows(fresh_seed, fetch)
+        fresh = state.search(fresh_seed, fetch)
+        merged = _merge(pairs, fresh, fetch)
+        keys = [
+            item if isinstance(item, int) else FRESH_ROW_BASE + state.rows[item.track_id]
+            for item, _ in merged
+        ]
+        scores = [score for _, score in merged]
+        found = _carrying(state, (keys, scores, True, None), filters.tags, subset)
+        scan = _Scan(view, state, (found[0], found[1], None), blocked, filters)
+        chosen, _, _ = scan.run(k)
+        if len(chosen) >= k:
+            return Recommendations(chosen, fetch, None)
+        if fetch >= total:
+            return _short(chosen, scan, fetch, total, filters)
+        fetch = min(total, fetch * WIDEN_FACTOR)
+
+
+def _carrying(
+    state: FreshState,
+    found: Found,
+    tags: frozenset[str],
+    subset: npt.NDArray[np.int64] | None = None,
+) -> Found:
+    """The candidates that carry one of ``tags``.
+
+    Snapshot rows carry them when in ``subset`` (all of them when it is ``None``), fresh tracks
+    by their own tags. The others never pass the filter, so the engine's reading of the rest
+    is the same without them.
+    """
+    keys, scores, complete, vectors = found
+    if not tags:
+        return found
+    keyed = np.asarray(keys, dtype=np.int64)
+    fresh = keyed >= FRESH_ROW_BASE
+    keep = np.ones(len(keyed), dtype=bool)
+    if subset is not None and len(subset):
+        at = np.minimum(np.searchsorted(subset, keyed), len(subset) - 1)
+        keep = subset[at] == keyed
+    elif subset is not None:
+        keep[:] = False
+    for i in np.flatnonzero(fresh).tolist():
+        info = state.infos[keys[i] - FRESH_ROW_BASE]
+        keep[i] = any(name.casefold() in tags for name, _ in info.tags)
+    if bool(keep.all()):
+        return found
+    chosen = np.flatnonzero(keep).tolist()
+    return (
+        [keys[i] for i in chosen],
+        [scores[i] for i in chosen],
+        complete,
+        None if vectors is None else vectors[keep],
+    )
+
+
+#: Candidates best first: keys (snapshot rows, fresh rows from ``FRESH_ROW_BASE``), scores,
+#: whether they are every other track, and their vectors when at hand.
+Found = tuple[list[int], list[float], bool, F32 | None]
+
+
+def _query_vector(vector: F32, weight: float) -> F32:
+    """``api.recommendations.query_vector`` for one seed, without looking the seed up again."""
+    query = (weight * vector.astype(np.float64)) / weight
+    unit_query: F32 = (query / np.linalg.norm(query)).astype(np.float32)
+    return unit_query
+
+
+def _listed(
+    view: ServingView, state: FreshState, row: int, seed: F32, fresh_seed: F32
+) -> Found | None:
+    """The stored list merged with the fresh tracks that rank inside it, and whether it is all."""
+    snapshot = view.snapshot
+    listed, _ = snapshot.stored_list(row)
+    rows = listed[listed >= 0].astype(np.int64)
+    complete = len(rows) >= len(snapshot) - 1
+    # Scored again as the engine scores its candidates, and ties ordered by row as its search
+    # orders them, so even copies of equal score come in the engine's order.
+    vectors = snapshot.rows_vectors(rows)
+    scores = vectors @ seed
+    order = np.lexsort((rows, -scores))
+    rows, scores, vectors = rows[order], scores[order], vectors[order]
+    if not len(state):
+        return rows.tolist(), scores.tolist(), complete, vectors
+    fresh_scores = state.vectors @ fresh_seed
+    fresh_keys = np.arange(len(state), dtype=np.int64) + FRESH_ROW_BASE
+    if not complete:
+        # Below the list's last score, snapshot tracks outside the list may come first.
+        inside = fresh_scores >= (scores[-1] if len(scores) else np.inf)
+        fresh_keys, fresh_scores = fresh_keys[inside], fresh_scores[inside]
+    return _merged(rows, scores, fresh_keys, fresh_scores, complete)
+
+
+def _subset(
+    view: ServingView,
+    state: FreshState,
+    subset: npt.NDArray[np.int64],
+    row: int,
+    seed: F32,
+    fresh_seed: F32,
+) -> Found:
+    """Every row of the subset and every fresh track, best first: the filter's whole pool.
+
+    The other rows never pass the filter, so the engine, reading the whole catalogue, meets
+    exactly these candidates in this order.
+    """
+    rows = subset[subset != row]
+    scores = view.snapshot.rows_vectors(rows) @ seed if len(rows) else np.empty(0, np.float32)
+    # Stable order of ties (by row), as the exact re-ranking of the engine's search.
+    order = np.lexsort((rows, -scores))
+    rows, scores = rows[order], scores[order]
+    fresh_keys = np.arange(len(state), dtype=np.int64) + FRESH_ROW_BASE
+    fresh_scores = state.vectors @ fresh_seed if len(state) else np.empty(0, np.float32)
+    return _merged(rows, scores, fresh_keys, fresh_scores, True)
+
+
+def _merged(
+    rows: npt.NDArray[np.int64],
+    scores: F32,
+    fresh_keys: npt.NDArray[np.int64],
+    fresh_scores: F32,
+    complete: bool,
+) -> Found:
+    if not len(fresh_keys):
+        return rows.tolist(), scores.tolist(), complete, None
+    keys = np.concatenate([rows, fresh_keys])
+    merged = np.concatenate([scores, fresh_scores.astype(np.float32)])
+    order = np.argsort(-merged, kind="stable")  # snapshot tracks first on ties, as the engine
+    return keys[order].tolist(), merged[order].tolist(), complete, None
+
+
+class _Blocked:
+    """The seed and the excluded tracks, and (when copies collapse) every copy of them."""
+
+    def __init__(
+        self, view: ServingView, state: FreshState, seed_row: int, filters: Filters
+    ) -> None:
+        snapshot = view.snapshot
+        keys = [seed_row]
+        for track_id in filters.exclude_tracks:
+            row = snapshot.row_of(track_id)
+            if row is not None:
+                keys.append(row)
+            elif track_id in state.rows:
+                keys.append(FRESH_ROW_BASE + state.rows[track_id])
+        keys = list(dict.fromkeys(keys))
+        self.keys = frozenset(keys)
+        self.copies: frozenset[int] = frozenset()
+        self.vectors: F32 | None = None
+        if filters.collapse_duplicates:
+            shared = snapshot.copies()
+            self.copies = frozenset(c for key in keys for c in shared.get(key, ()))
+            self.vectors = _vectors(view, state, keys)
+
+
+def _vectors(view: ServingView, state: FreshState, keys: Sequence[int]) -> F32:
+    """Vectors of candidate keys (snapshot rows, or fresh rows from ``FRESH_ROW_BASE``)."""
+    keyed = np.asarray(keys, dtype=np.int64)
+    fresh = keyed >= FRESH_ROW_BASE
+    if not fresh.any():
+        return view.snapshot.rows_vectors(keyed)
+    out = np.empty((len(keyed), view.snapshot.manifest.dim), dtype=np.float32)
+    out[~fresh] = view.snapshot.rows_vectors(keyed[~fresh])
+    out[fresh] = state.vectors[keyed[fresh] - FRESH_ROW_BASE]
+    return out
+
+
+class _Scan:
+    """The engine's reading loop over a fixed list of candidates (see ``recommendations``).
+
+    Candidates are prepared in blocks as the loop reaches them: their vectors, whether they
+    are copies by vector of a blocked track, and which earlier candidates (within the copy
+    window of them) are copies by vector of them, each one matrix product per block.
+    """
+
+    def __init__(
+        self,
+        view: ServingView,
+        state: FreshState,
+        candidates: tuple[list[int], list[float], F32 | None],
+        blocked: _Blocked,
+        filters: Filters,
+    ) -> None:
+        self.view = view
+        self.state = state
+        self.keys, self.scores, given = candidates
+        self.filters = filters
+        self.blocked = blocked
+        self.collapse = filters.collapse_duplicates
+        self.shared = view.snapshot.copies() if self.collapse else {}
+        count = len(self.keys)
+        self.given = given is not None and len(given) >= count
+        self.vectors: F32 = (
+            given
+            if given is not None and self.given
+            else np.empty((count, view.snapshot.manifest.dim), dtype=np.float32)
+        )
+        self.lowered = -np.asarray(self.scores, dtype=np.float64)
+        #: Earlier candidates at cosine >= DUPLICATE_COSINE of each candidate.
+        self.close: dict[int, list[int]] = {}
+        self.blocked_near: list[bool] = []
+        self.ready = 0
+        # The candidates carry the tags already (see ``_carrying``): other filters need rows.
+        self.meta = bool(filters.exclude_artists or filters.exclude_albums or filters.not_tags)
+        #: Groups of copies: the candidate indices of the members, first member first.
+        self.groups: list[list[int]] = []
+        self.group_scores: list[float] = []
+        self.founders: dict[int, int] = {}
+        self.by_isrc: dict[str, int] = {}
+        self.by_digest: dict[str, int] = {}
+        self.infos: dict[int, TrackInfo] = {}
+
+    def prepare(self, upto: int) -> None:
+        """Prepare the candidates up to ``upto`` (and the rest of their block)."""
+        begin = self.ready
+        end = min(len(self.keys), max(upto, begin + _BLOCK))
+        if end <= begin:
+            return
+        if not self.given:
+            self.vectors[begin:end] = _vectors(self.view, self.state, self.keys[begin:end])
+        self.ready = end
+        if not self.collapse:
+            return
+        block = self.vectors[begin:end]
+        if self.blocked.vectors is not None:
+            near = (block @ self.blocked.vectors.T).max(axis=1) >= DUPLICATE_COSINE
+            self.blocked_near.extend(near.tolist())
+        # Only candidates within the copy window above the block can be copies of it.
+        low = int(np.searchsorted(self.lowered, self.lowered[begin] - _COPY_WINDOW))
+        same = block @ self.vectors[low:end].T >= DUPLICATE_COSINE
+        if int(same.sum()) > end - begin:  # more than each candidate with itself
+            for i, j in np.argwhere(same).tolist():  # rows ascending, then columns
+                if low + j < begin + i:
+                    self.close.setdefault(begin + i, []).append(low + j)
+
+    def info(self, at: int) -> TrackInfo:
+        found = self.infos.get(at)
+        if found is None:
+            key = self.keys[at]
+            if key >= FRESH_ROW_BASE:
+                found = self.state.infos[key - FRESH_ROW_BASE]
+            else:
+                found = self.view.snapshot.info(key)
+            self.infos[at] = found
+        return found
+
+    def run(self, k: int) -> tuple[list[Result], bool, int]:
+        """Read until the engine would stop with k chosen, or to the end of the candidates.
+
+        Returns:
+            The chosen results, whether the engine's stopping point was reached, and the index
+            of the group of the last result chosen.
+        """
+        needed = k
+        at = 0
+        window = 0
+        keys, scores, groups, group_scores = self.keys, self.scores, self.groups, self.group_scores
+        count = len(keys)
+        blocked_keys, blocked_copies = self.blocked.keys, self.blocked.copies
+        near = self.blocked_near
+        collapse, shared, close, founders = self.collapse, self.shared, self.close, self.founders
+        by_isrc, by_digest = self.by_isrc, self.by_digest
+        filters = self.filters if self.meta else None
+        if filters is None and self.filters.max_per_artist is None:
+            plain = self._plain(k)
+            if plain is not None:
+                return plain
+        while True:
+            stopped = False
+            while at < count:
+                if at >= self.ready:
+                    self.prepare(at + 1)
+                score = scores[at]
+                if len(groups) >= needed and group_scores[needed - 1] - score > _COPY_WINDOW:
+                    stopped = True
+                    break
+                key = keys[at]
+                if key in blocked_keys or (
+                    collapse and (key in blocked_copies or (near and near[at]))
+                ):
+                    at += 1
+                    continue
+                if filters is not None and not filters.admits(self.info(at)):
+                    at += 1
+                    continue
+                group = -1
+                # Only a row with a copy elsewhere can join a group by ISRC or digest.
+                track = self.info(at) if collapse and key in shared else None
+                if track is not None:
+                    if track.isrc and track.isrc in by_isrc:
+                        group = by_isrc[track.isrc]
+                    elif track.audio_sha256 and track.audio_sha256 in by_digest:
+                        group = by_digest[track.audio_sha256]
+                if group < 0 and collapse:
+                    while window < len(groups) and group_scores[window] - score > _COPY_WINDOW:
+                        window += 1
+                    for earlier in close.get(at, ()):
+                        found = founders.get(earlier, -1)
+                        if found >= window:
+                            group = found
+                            break
+                if group < 0:
+                    group = len(groups)
+                    groups.append([at])
+                    group_scores.append(score)
+                    founders[at] = group
+                else:
+                    groups[group].append(at)
+                if track is not None:
+                    if track.isrc:
+                        by_isrc.setdefault(track.isrc, group)
+                    if track.audio_sha256:
+                        by_digest.setdefault(track.audio_sha256, group)
+                at += 1
+            chosen, last = self._select(k)
+            if len(chosen) >= k or not stopped:
+                return chosen, stopped, last
+            needed *= 2
+
+    def _plain(self, k: int) -> tuple[list[Result], bool, int] | None:
+        """:meth:`run` when every eligible candidate is a group of its own, without the loop.
+
+        So it is when no candidate is a copy by vector of an earlier one or has a copy by
+        ISRC or digest, and no filter but the blocked tracks applies: the common case.
+        """
+        self.prepare(len(self.keys))
+        keys, scores = self.keys, self.scores
+        if self.collapse and (self.close or (self.shared and any(k in self.shared for k in keys))):
+            return None
+        blocked_keys = self.blocked.keys
+        if self.collapse:
+            copies, near = self.blocked.copies, self.blocked_near
+            eligible = [
+                at
+                for at, key in enumerate(keys)
+                if not (key in blocked_keys or key in copies or (near and near[at]))
+            ]
+        else:
+            eligible = [at for at, key in enumerate(keys) if key not in blocked_keys]
+        stopped = False
+        if len(eligible) >= k:
+            kth = scores[eligible[k - 1]]
+            for score in scores[eligible[k - 1] + 1 :]:
+                if kth - score > _COPY_WINDOW:
+                    stopped = True
+                    break
+            eligible = eligible[:k]
+        self.groups = [[at] for at in eligible]
+        self.group_scores = [scores[at] for at in eligible]
+        chosen = [Result(self.info(at), scores[at]) for at in eligible]
+        return chosen, stopped, len(chosen) - 1
+
+    def _select(self, k: int) -> tuple[list[Result], int]:
+        """The engine's pick in relevance order under the per-artist cap (diversity 0)."""
+        cap = self.filters.max_per_artist
+        counts: dict[str, int] = {}
+        chosen: list[Result] = []
+        last = -1
+        for g, members in enumerate(self.groups):
+            if len(chosen) == k:
+                break
+            result = self._result(g, members)
+            if cap is not None:
+                track = result.track
+                if not all(counts.get(a.casefold(), 0) < cap for a in track.artists):
+                    continue
+                for a in {a.casefold() for a in track.artists}:
+                    counts[a] = counts.get(a, 0) + 1
+            chosen.append(result)
+            last = g
+        return chosen, last
+
+    def _result(self, g: int, members: list[int]) -> Result:
+        score = self.group_scores[g]
+        if len(members) == 1:
+            return Result(self.info(members[0]), score)
+        tracks = [self.info(at) for at in members]
+        best = best_known(tracks)
+        return Result(best, score, tuple(t.track_id for t in tracks if t is not best))
+
+    def settled(self, last: int) -> bool:
+        """Whether no track beyond the candidates can join the groups up to ``last``.
+
+        A track joins a group by sharing an ISRC or digest with a member, or by a cosine of at
+        least ``DUPLICATE_COSINE`` with its first member; the copies map and the first members'
+        own stored lists (and the fresh segment, scored) tell whether such a track exists
+        outside the candidates.
+        """
+        snapshot = self.view.snapshot
+        seen = set(self.keys)
+        founders: list[int] = []
+        for members in self.groups[: last + 1]:
+            for at in members:
+                if self.collapse and not self.shared.get(self.keys[at], frozenset()) <= seen:
+                    return False
+            founder = self.keys[members[0]]
+            if founder >= FRESH_ROW_BASE:
+                return False  # a fresh track has no stored list to tell its copies
+            founders.append(founder)
+        if not self.collapse or not founders:
+            return True
+        tops = snapshot.top_scores(founders)
+        for founder, top in zip(founders, tops.tolist(), strict=True):
+            if top < DUPLICATE_COSINE:
+                continue
+            listed, listed_scores = snapshot.stored_list(founder)
+            close = listed[(listed_scores >= DUPLICATE_COSINE) & (listed >= 0)].tolist()
+            if len(close) == len(listed) or not set(close) <= seen:
+                return False
+        if len(self.state):
+            near = self.state.vectors @ snapshot.rows_vectors(founders).T >= DUPLICATE_COSINE
+            outside = np.flatnonzero(near.any(axis=1)) + FRESH_ROW_BASE
+            if not set(outside.tolist()) <= seen:
+                return False
+        return True
