@@ -44,6 +44,7 @@ from schemas.features import FeaturesExtractedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore
+from streams.kafka_clients import started
 from streams.names import FEATURES_EXTRACTED
 from streams.partitions import partitions_of
 from tests.pipelines import new_run_id
@@ -143,7 +144,7 @@ class _KafkaWatch:
         )
 
     async def start(self) -> None:
-        await self._consumer.start()
+        await started(self._consumer)
         partitions = await partitions_of(self.settings.kafka.bootstrap, self.topic)
         assigned = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(assigned)
@@ -191,15 +192,14 @@ async def measure(
             first = await _snapshot(api)
             await watch.start()
             watching = asyncio.create_task(watch.run())
-            producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
-            await producer.start()
+            producer = await started(AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap))
             pollers: list[tuple[str, float, asyncio.Task[float]]] = []
             try:
                 checks = asyncio.Semaphore(CHECKS_AT_ONCE)
-                started = time.monotonic()
+                begun = time.monotonic()
                 for i in range(records):
                     # On a fixed schedule, whatever each send took.
-                    await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                    await asyncio.sleep(max(0.0, begun + i / rate - time.monotonic()))
                     near = tracks[int(rng.integers(catalogue))]
                     noise = rng.standard_normal(dim).astype(np.float32)
                     vector = near.vector + 0.5 * noise * (
