@@ -545,7 +545,8 @@ async def run_size(
     print(f"   recall... load {_load()}", flush=True)
     results["recall"] = measure_recall(folder)
     print(f"   tag filter... load {_load()}", flush=True)
-    results["tags"] = measure_tags(folder)
+    # In a thread: it runs an event loop of its own, and this coroutine runs in one already.
+    results["tags"] = await asyncio.to_thread(measure_tags, folder)
     if http:
         print(f"   serving under wrk... load {_load()}", flush=True)
         results["serving"] = await measure_serving(folder, seconds, work)
