@@ -535,7 +535,7 @@ async def run_size(
     print(f"   recall... load {_load()}", flush=True)
     results["recall"] = measure_recall(folder)
     print(f"   tag filter... load {_load()}", flush=True)
-    results["tags"] = measure_tags(folder)
+    results["tags"] = await asyncio.to_thread(measure_tags, folder)
     if http:
         print(f"   serving under wrk... load {_load()}", flush=True)
         results["serving"] = await measure_serving(folder, seconds, work)
