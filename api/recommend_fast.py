@@ -45,6 +45,9 @@ EXACT_TAG_SHARE = 0.1
 LOOP_ROWS = 8192
 #: Candidates are prepared (vectors, copies by vector) this many at a time.
 _BLOCK = 64
+#: Up to this many candidates (a stored list), all are prepared at once and read without the
+#: loop when nothing but the blocked tracks applies; more (a tag's rows) are read as needed.
+_PLAIN_MAX = 4 * _BLOCK
 
 
 @dataclass(frozen=True)
@@ -440,7 +443,7 @@ class _Scan:
         collapse, shared, close, founders = self.collapse, self.shared, self.close, self.founders
         by_isrc, by_digest = self.by_isrc, self.by_digest
         filters = self.filters if self.meta else None
-        if filters is None and self.filters.max_per_artist is None:
+        if filters is None and self.filters.max_per_artist is None and count <= _PLAIN_MAX:
             plain = self._plain(k)
             if plain is not None:
                 return plain
