@@ -125,13 +125,14 @@ class FreshFollower:
             self.assigned.set()
             return
         since = current.manifest.built_at.timestamp() - START_MARGIN_S
+        # The ends are read first: a partition with no record since the build starts at the end
+        # it had then, so a record produced while this runs is read, not skipped (a lazy
+        # seek_to_end would resolve later, past it).
+        ends = await consumer.end_offsets(assigned)
         found = await consumer.offsets_for_times({tp: int(since * 1000) for tp in assigned})
         for tp in assigned:
             at = found.get(tp)
-            if at is None:
-                await consumer.seek_to_end(tp)
-            else:
-                consumer.seek(tp, at.offset)
+            consumer.seek(tp, ends[tp] if at is None else at.offset)
         self.assigned.set()
 
     async def stop(self) -> None:
@@ -143,8 +144,9 @@ class FreshFollower:
         await self._close_consumer()
 
     async def _follow(self) -> None:
+        # Assigned and positioned by the caller: assigning again here would seek again, and
+        # skip what was produced in between when no snapshot is served yet.
         assert self._consumer is not None
-        await self._assign()
         while True:
             batches = await self._consumer.getmany(timeout_ms=POLL_MS, max_records=BATCH)
             records = [m for messages in batches.values() for m in messages]

@@ -44,6 +44,7 @@ from schemas.features import FeaturesExtractedV1
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.store import SnapshotStore
 from stores.objects import ObjectStore
+from streams.kafka_clients import started
 from streams.names import FEATURES_EXTRACTED
 from streams.partitions import partitions_of
 from tests.pipelines import new_run_id
@@ -53,6 +54,9 @@ F32 = npt.NDArray[np.float32]
 
 #: Seconds between two looks at ``/recommend`` for one record: the figures' resolution.
 POLL_S = 0.05
+#: Records checked at once: each check is two ``/recommend`` requests to the node, which runs in
+#: this process, so unbounded polling of many pending records would measure the polling itself.
+CHECKS_AT_ONCE = 4
 #: Seconds a record may take to be served before the run fails.
 DEADLINE_S = 60.0
 #: Neighbours asked of the catalogue track the new one is near.
@@ -114,10 +118,13 @@ async def _served(api: Client, new_id: str, near_id: str) -> bool:
     return any(result["track_id"] == new_id for result in body["results"])
 
 
-async def _until_served(api: Client, new_id: str, near_id: str) -> float:
+async def _until_served(api: Client, new_id: str, near_id: str, checks: asyncio.Semaphore) -> float:
     """Poll until served; returns the wall-clock time it first was."""
     end = time.monotonic() + DEADLINE_S
-    while not await _served(api, new_id, near_id):
+    while True:
+        async with checks:
+            if await _served(api, new_id, near_id):
+                break
         if time.monotonic() > end:
             msg = f"{new_id} not served as {near_id}'s neighbour within {DEADLINE_S:.0f} s"
             raise BenchError(msg)
@@ -137,7 +144,7 @@ class _KafkaWatch:
         )
 
     async def start(self) -> None:
-        await self._consumer.start()
+        await started(self._consumer)
         partitions = await partitions_of(self.settings.kafka.bootstrap, self.topic)
         assigned = [TopicPartition(self.topic, p) for p in partitions]
         self._consumer.assign(assigned)
@@ -185,14 +192,14 @@ async def measure(
             first = await _snapshot(api)
             await watch.start()
             watching = asyncio.create_task(watch.run())
-            producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
-            await producer.start()
+            producer = await started(AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap))
+            pollers: list[tuple[str, float, asyncio.Task[float]]] = []
             try:
-                pollers: list[tuple[str, float, asyncio.Task[float]]] = []
-                started = time.monotonic()
+                checks = asyncio.Semaphore(CHECKS_AT_ONCE)
+                begun = time.monotonic()
                 for i in range(records):
                     # On a fixed schedule, whatever each send took.
-                    await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+                    await asyncio.sleep(max(0.0, begun + i / rate - time.monotonic()))
                     near = tracks[int(rng.integers(catalogue))]
                     noise = rng.standard_normal(dim).astype(np.float32)
                     vector = near.vector + 0.5 * noise * (
@@ -212,12 +219,14 @@ async def measure(
                         watch.topic, record.dumps(), key=new_id.encode()
                     )
                     produced = sent.timestamp / 1000
-                    task = asyncio.create_task(_until_served(api, new_id, near.track_id))
+                    task = asyncio.create_task(_until_served(api, new_id, near.track_id, checks))
                     pollers.append((new_id, produced, task))
                 for new_id, produced, task in pollers:
                     result.served_s.append(await task - produced)
                     result.kafka_s.append(await _received(watch, new_id) - produced)
             finally:
+                for _, _, task in pollers:
+                    task.cancel()
                 watching.cancel()
                 await producer.stop()
                 await watch.stop()
@@ -262,7 +271,8 @@ def report_lines(r: FreshLatency) -> list[str]:
         f"features-extracted record -> /recommend knows the track and returns it among the"
         f" neighbours (k={K}) of the track it is near: p50 {percentile(served, 0.5):.2f} s,"
         f" p95 {percentile(served, 0.95):.2f} s, max {max(served):.2f} s"
-        f" (polled every {POLL_S:g} s); target p95 <= {TARGET_S:g} s: {verdict}",
+        f" (each polled every {POLL_S:g} s, {CHECKS_AT_ONCE} at once);"
+        f" target p95 <= {TARGET_S:g} s: {verdict}",
         f"baseline, Kafka alone (a plain consumer receiving the same records): p50"
         f" {percentile(kafka, 0.5):.2f} s, p95 {percentile(kafka, 0.95):.2f} s, max"
         f" {max(kafka):.2f} s; fresh tier / Kafka at the median:"

@@ -7,7 +7,7 @@ naming model and preprocessing, the vector dimension, and batched ``embed``/``ex
 :class:`Embedding` carries that version, so vectors of different models never mix unnoticed.
 A new model adds its version to ``features.versions`` and its loader to :data:`_LOADERS`;
 nothing that consumes vectors changes. Three models are registered: ``choi2017`` (faithful,
-per-example normalisation), ``choi2017-calibrated`` (frozen statistics, the default) and
+per-example normalisation), ``choi2017-calibrated`` (frozen statistics) and
 ``musicnn-msd`` (``features.musicnn_extractor``).
 """
 

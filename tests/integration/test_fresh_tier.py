@@ -139,3 +139,48 @@ async def test_a_new_track_is_served_before_the_next_snapshot_and_leaves_the_seg
     assert (ready["fresh"], ready["count"]) == (0, 301)
     answer = await (await node.get("/recommend", params={"track_id": "t:0007", "k": "1"})).json()
     assert answer["results"][0]["track_id"] == "new:1"
+
+
+async def test_records_produced_as_soon_as_a_starting_node_is_assigned_are_taken(
+    servers: Settings, unique: str, tmp_path: Path
+) -> None:
+    # A node started beside a published snapshot: once its follower is assigned, every later
+    # record is taken (it used to position itself a second time and skip what came between).
+    settings = servers.model_copy(
+        update={
+            "s3": servers.s3.model_copy(update={"bucket": unique}),
+            "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
+            "cassandra": servers.cassandra.model_copy(update={"keyspace": unique}),
+            "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
+        }
+    )
+    await ensure_bucket(settings.s3)
+    topic = settings.kafka.topic(FEATURES_EXTRACTED)
+    await create_missing(settings.kafka.bootstrap, {topic: 8})
+    catalogue = _catalogue(50)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        await _publish(settings, tmp_path / "a", catalogue)
+        async with TestClient(TestServer(create_app(settings))) as client:
+            await asyncio.wait_for(client.app[fresh_key].assigned.wait(), DEADLINE_S)
+            ids = [f"late:{i}" for i in range(8)]
+            for i, track in enumerate(ids):
+                record = FeaturesExtractedV1(
+                    track_id=track,
+                    model_version=model_version_of(settings.model),
+                    embedding=[float(v) for v in catalogue[i].vector + 0.5],
+                    audio_source="local",
+                    audio_sha256=f"{i:064x}",
+                    tags=[],
+                )
+                await producer.send_and_wait(topic, record.dumps(), key=track.encode())
+            fresh = client.app[holder_key].fresh
+
+            async def all_taken() -> bool:
+                return all(track in fresh for track in ids)
+
+            await _until(all_taken, "every record produced right after the assignment taken")
+    finally:
+        await producer.stop()
+        await remove_deployment(settings, unique)
