@@ -10,7 +10,8 @@ same run:
 - the project's builder (``write_columns``) against a bare ANNOY build of the same array with
   the same trees and cores: time and peak memory of each, in a process of its own, the time
   of each of the builder's steps, and its time without the neighbour lists;
-- opening and warming the snapshot, opening its search index, and the memory they cost;
+- opening and warming the snapshot, deriving its search index and map as a query node does on
+  a swap, and the memory they cost;
 - recall@10 of queries by id (stored lists) and by vector (ANNOY + exact re-ranking) against
   exact search on 1,000 random tracks, apart from the builder's own sample;
 - ``/recommend`` by id under ``wrk`` (32 connections) against a constant-JSON route of the
@@ -136,6 +137,10 @@ def real_vectors(audio: Path) -> tuple[F32, list[str], str]:
     return embed(extractor, paths), [p.stem for p in paths], extractor.version
 
 
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _peak_rss_mb() -> float:
     # VmHWM, the peak of this process image: ru_maxrss survives exec, so a child started by a
     # parent holding the generated data would report the parent's size at fork.
@@ -169,6 +174,7 @@ def child_build(
 
     vectors = np.load(vectors_path)
     meta = [json.loads(line) for line in meta_path.read_text().splitlines()]
+    inputs_mb = _rss_mb()  # the vectors and metadata rows handed to the builder
     started = time.monotonic()
     built = write_columns(
         out,
@@ -181,6 +187,7 @@ def child_build(
     return {
         "seconds": time.monotonic() - started,
         "peak_mb": _peak_rss_mb(),
+        "inputs_mb": inputs_mb,
         "manifest": {k: v for k, v in built.manifest.to_dict().items() if k != "transform"},
         "timings": dict(built.timings),
     }
@@ -420,8 +427,11 @@ def measure_load(folder: Path) -> dict[str, float]:
         "before = rss(); t = time.monotonic()\n"
         "s = LoadedSnapshot.open(Path(sys.argv[1])); opened = time.monotonic() - t\n"
         "after = rss(); t = time.monotonic()\n"
-        "from api.search import SearchIndex\n"
-        "search = SearchIndex.stored(s.folder, s.track_ids()); search.search('track 12', 10)\n"
+        "from api.derived import derive\n"
+        "from snapshots.fresh import FreshSegment\n"
+        "from snapshots.serving import ServingView\n"
+        "views = derive(ServingView(s, FreshSegment(None, None, 10)))\n"
+        "views.search.search('track 12', 10)\n"
         "searched = time.monotonic() - t; after_search = rss()\n"
         "t = time.monotonic(); s.warm(); warmed = time.monotonic() - t\n"
         "print(json.dumps({'open_s': opened, 'warm_s': warmed, 'open_mb': after - before,"
@@ -535,6 +545,7 @@ async def run_size(
     print(f"   recall... load {_load()}", flush=True)
     results["recall"] = measure_recall(folder)
     print(f"   tag filter... load {_load()}", flush=True)
+    # In a thread: it runs an event loop of its own, and this coroutine runs in one already.
     results["tags"] = await asyncio.to_thread(measure_tags, folder)
     if http:
         print(f"   serving under wrk... load {_load()}", flush=True)
@@ -562,10 +573,11 @@ def report(all_results: list[dict[str, Any]]) -> None:
         print(
             f"peak memory: project {b['peak_mb']:.0f} MB vs bare {bare['peak_mb']:.0f} MB;"
             f" vectors {r['vectors_mb']:.0f} MB + index {r['index_mb']:.0f} MB,"
-            f" 3x = {limit:.0f} MB; snapshot files {r['files_mb']:.0f} MB"
+            f" 3x = {limit:.0f} MB; snapshot files {r['files_mb']:.0f} MB;"
+            f" the builder's inputs (vectors, metadata rows) {b.get('inputs_mb', 0):.0f} MB"
         )
         print(
-            f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB), search index"
+            f"load: open {lt['open_s']:.2f} s (+{lt['open_mb']:.0f} MB), search index and map"
             f" {lt['search_s']:.2f} s (+{lt['search_mb']:.0f} MB), warm {lt['warm_s']:.2f} s"
             f" (+{lt['warm_mb']:.0f} MB resident, mapped files)"
         )

@@ -16,13 +16,31 @@ from typing import TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+#: How long a cancelled start may still run to end cleanly (a bootstrap against a live
+#: broker takes milliseconds; a dead one refuses at once).
+START_GRACE_S = 10.0
+
 Client = TypeVar("Client", AIOKafkaConsumer, AIOKafkaProducer, AIOKafkaAdminClient)
 
 
 async def started(client: Client) -> Client:
-    """``client`` started; if starting fails or is cancelled, it is closed and the error raised."""
+    """``client`` started; if starting fails or is cancelled, it is closed and the error raised.
+
+    A cancellation waits (a bounded time) for ``start()`` to end before closing: aiokafka's
+    bootstrap holds its first connection in a local variable while it asks for metadata, so
+    cancelling it there would leave that socket open where ``close()`` cannot reach it.
+    """
+    starting = asyncio.ensure_future(client.start())
     try:
-        await client.start()
+        await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        await asyncio.wait({starting}, timeout=START_GRACE_S)
+        starting.cancel()
+        if starting.done() and not starting.cancelled():
+            starting.exception()  # seen here: the caller is told of the cancellation
+        with contextlib.suppress(Exception):
+            await close(client)
+        raise
     except BaseException:
         with contextlib.suppress(Exception):
             await close(client)
