@@ -45,6 +45,9 @@ EXACT_TAG_SHARE = 0.1
 LOOP_ROWS = 8192
 #: Candidates are prepared (vectors, copies by vector) this many at a time.
 _BLOCK = 64
+#: Up to this many candidates (a stored list), all are prepared at once and read without the
+#: loop when nothing but the blocked tracks applies; more (a tag's rows) are read as needed.
+_PLAIN_MAX = 4 * _BLOCK
 
 
 @dataclass(frozen=True)
@@ -52,16 +55,24 @@ class Plan:
     """Where a query's candidates come from: whether the fast path applies and its cost."""
 
     seed_row: int
-    #: Rows carrying one of the query's tags (``None``: the stored list is the source).
-    subset: npt.NDArray[np.int64] | None
-    #: The tag is common: the engine's own rounds of index search, with the tag checked on
-    #: all candidates at once (rather than the subset, too large to score exactly).
+    #: The rows of each of the query's tags (none: the stored list is the source), as mapped.
+    tagged: tuple[npt.NDArray[np.int32], ...] = ()
+    #: The tags are common: the engine's own rounds of index search, with the tags checked on
+    #: all candidates at once (rather than their rows, too many to score exactly).
     search: bool = False
 
     @property
     def on_loop(self) -> bool:
-        """Whether the work is small enough for the event loop (a list, or a small subset)."""
-        return not self.search and (self.subset is None or len(self.subset) <= LOOP_ROWS)
+        """Whether the work is small enough for the event loop (a list, or a few tag rows)."""
+        return not self.search and sum(len(t) for t in self.tagged) <= LOOP_ROWS
+
+    def subset(self) -> npt.NDArray[np.int64] | None:
+        """The rows carrying one of the tags, sorted (``None`` without tags)."""
+        if not self.tagged:
+            return None
+        if len(self.tagged) == 1:
+            return self.tagged[0].astype(np.int64)
+        return np.unique(np.concatenate(self.tagged).astype(np.int64))
 
 
 def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) -> Plan | None:
@@ -86,10 +97,10 @@ def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) 
         return None
     tags = query.filters.tags
     if not tags:
-        return Plan(row, None)
-    parts = [np.asarray(snapshot.tagged_rows(t), dtype=np.int64) for t in sorted(tags)]
-    subset = parts[0] if len(parts) == 1 else np.unique(np.concatenate(parts))
-    return Plan(row, subset, search=len(subset) > exact_share * len(snapshot))
+        return Plan(row)
+    # Nothing is copied here (this runs on the event loop); the sum bounds the union.
+    parts = tuple(snapshot.tagged_rows(t) for t in sorted(tags))
+    return Plan(row, parts, search=sum(len(p) for p in parts) > exact_share * len(snapshot))
 
 
 def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendations | None:
@@ -109,19 +120,20 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     total = len(snapshot) + len(state)
     blocked = _Blocked(view, state, how.seed_row, filters)
     fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
-    if how.search and how.subset is not None:
-        return _searched(view, state, query, how.subset, fresh_seed, blocked, fetch)
-    if how.subset is None:
+    subset = how.subset()
+    if how.search and subset is not None:
+        return _searched(view, state, query, subset, fresh_seed, blocked, fetch)
+    if subset is None:
         found = _listed(view, state, how.seed_row, seed, fresh_seed)
     else:
-        found = _subset(view, state, how.subset, how.seed_row, seed, fresh_seed)
+        found = _subset(view, state, subset, how.seed_row, seed, fresh_seed)
         found = _carrying(state, found, filters.tags)
     if found is None:
         return None
     keys, scores, complete, vectors = found
     while True:
         # The engine's round reads the ``fetch`` nearest tracks, the seed among them.
-        limit = fetch - 1 if how.subset is None else len(keys)
+        limit = fetch - 1 if subset is None else len(keys)
         certify = limit > len(keys) and not complete
         scan = _Scan(view, state, (keys[:limit], scores, vectors), blocked, filters)
         chosen, stopped, last = scan.run(k)
@@ -131,7 +143,7 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
             return Recommendations(chosen, fetch, None)
         if certify:
             return None
-        if fetch >= total or how.subset is not None:
+        if fetch >= total or subset is not None:
             return _short(chosen, scan, fetch, total, filters)
         fetch = min(total, fetch * WIDEN_FACTOR)
 
@@ -431,7 +443,7 @@ class _Scan:
         collapse, shared, close, founders = self.collapse, self.shared, self.close, self.founders
         by_isrc, by_digest = self.by_isrc, self.by_digest
         filters = self.filters if self.meta else None
-        if filters is None and self.filters.max_per_artist is None:
+        if filters is None and self.filters.max_per_artist is None and count <= _PLAIN_MAX:
             plain = self._plain(k)
             if plain is not None:
                 return plain
