@@ -7,7 +7,7 @@ the few rows that need it; writes nothing.
 :func:`answer_by_list` gives exactly what :func:`api.recommendations.recommend` gives for the
 same query (same results, order, copies and short reason), or ``None`` when it cannot be sure,
 and the caller runs the engine. The engine reads candidates best first until the k-th group of
-copies scores more than ``_COPY_WINDOW`` above the next candidate; this module runs the same
+copies scores more than ``COPY_WINDOW`` above the next candidate; this module runs the same
 loop over the stored list, with the checks done for all candidates at once (one matrix product
 for the copies by vector, a precomputed map for copies by ISRC or digest). When the list ends
 before that point, the answer stands only if no track beyond it can join a group shown: the
@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from api.recommendations import (
-    _COPY_WINDOW,
+    COPY_WINDOW,
     DUPLICATE_COSINE,
     MIN_FETCH,
     WIDEN_FACTOR,
@@ -36,7 +36,7 @@ from api.recommendations import (
 )
 from snapshots.fresh import FRESH_ROW_BASE, FreshState
 from snapshots.index import F32, TrackInfo, unit
-from snapshots.serving import CHEAP_FRESH, ServingView, _merge
+from snapshots.serving import CHEAP_FRESH, ServingView, merge_by_score
 
 #: A tag subset up to this share of the catalogue is scored exactly; beyond, most candidates of
 #: an ANN search carry the tag and the engine's search answers quickly.
@@ -183,7 +183,7 @@ def _searched(
     while True:
         pairs = snapshot.nearest_rows(fresh_seed, fetch)
         fresh = state.search(fresh_seed, fetch)
-        merged = _merge(pairs, fresh, fetch)
+        merged = merge_by_score(pairs, fresh, fetch)
         keys = [
             item if isinstance(item, int) else FRESH_ROW_BASE + state.rows[item.track_id]
             for item, _ in merged
@@ -408,7 +408,7 @@ class _Scan:
             near = (block @ self.blocked.vectors.T).max(axis=1) >= DUPLICATE_COSINE
             self.blocked_near.extend(near.tolist())
         # Only candidates within the copy window above the block can be copies of it.
-        low = int(np.searchsorted(self.lowered, self.lowered[begin] - _COPY_WINDOW))
+        low = int(np.searchsorted(self.lowered, self.lowered[begin] - COPY_WINDOW))
         same = block @ self.vectors[low:end].T >= DUPLICATE_COSINE
         if int(same.sum()) > end - begin:  # more than each candidate with itself
             for i, j in np.argwhere(same).tolist():  # rows ascending, then columns
@@ -453,7 +453,7 @@ class _Scan:
                 if at >= self.ready:
                     self.prepare(at + 1)
                 score = scores[at]
-                if len(groups) >= needed and group_scores[needed - 1] - score > _COPY_WINDOW:
+                if len(groups) >= needed and group_scores[needed - 1] - score > COPY_WINDOW:
                     stopped = True
                     break
                 key = keys[at]
@@ -474,7 +474,7 @@ class _Scan:
                     elif track.audio_sha256 and track.audio_sha256 in by_digest:
                         group = by_digest[track.audio_sha256]
                 if group < 0 and collapse:
-                    while window < len(groups) and group_scores[window] - score > _COPY_WINDOW:
+                    while window < len(groups) and group_scores[window] - score > COPY_WINDOW:
                         window += 1
                     for earlier in close.get(at, ()):
                         found = founders.get(earlier, -1)
@@ -523,7 +523,7 @@ class _Scan:
         if len(eligible) >= k:
             kth = scores[eligible[k - 1]]
             for score in scores[eligible[k - 1] + 1 :]:
-                if kth - score > _COPY_WINDOW:
+                if kth - score > COPY_WINDOW:
                     stopped = True
                     break
             eligible = eligible[:k]

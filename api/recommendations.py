@@ -29,7 +29,7 @@ F32 = npt.NDArray[np.float32]
 DUPLICATE_COSINE = 0.999
 #: Copies' cosines to any query differ by at most sqrt(2 - 2 * DUPLICATE_COSINE) (triangle
 #: inequality), so a candidate is compared only with groups scored within this of it.
-_COPY_WINDOW = float(np.sqrt(2 - 2 * DUPLICATE_COSINE)) + 1e-6
+COPY_WINDOW = float(np.sqrt(2 - 2 * DUPLICATE_COSINE)) + 1e-6
 #: How much of the negatives' mean direction is subtracted from the seeds' (Rocchio's beta).
 NEGATIVE_WEIGHT = 0.5
 #: The first candidate request asks for this many times k; each widening multiplies it again.
@@ -329,7 +329,7 @@ def _eligible(
     """Candidates that pass the filters, one per recording (unless duplicates are kept).
 
     Reading stops once ``needed`` groups exist and the next candidate scores too far below the
-    last of them to be a copy of any (see ``_COPY_WINDOW``), so those groups are complete.
+    last of them to be a copy of any (see ``COPY_WINDOW``), so those groups are complete.
 
     Returns:
         The pool, best first, and whether every candidate was read.
@@ -342,7 +342,7 @@ def _eligible(
     stacked: F32 | None = None  # row i: groups[i].vector, for one matrix product per candidate
     exhausted = True
     for n in found:
-        if len(groups) >= needed and groups[needed - 1].score - n.score > _COPY_WINDOW:
+        if len(groups) >= needed and groups[needed - 1].score - n.score > COPY_WINDOW:
             exhausted = False
             break
         track = n.track
@@ -355,7 +355,7 @@ def _eligible(
                 by_digest.get(track.audio_sha256) if track.audio_sha256 else None
             )
             if group is None:
-                while window < len(groups) and groups[window].score - n.score > _COPY_WINDOW:
+                while window < len(groups) and groups[window].score - n.score > COPY_WINDOW:
                     window += 1
                 if stacked is not None and window < len(groups):
                     close = np.flatnonzero(

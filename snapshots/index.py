@@ -114,43 +114,27 @@ def unit(vector: Any) -> F32:
     return out
 
 
-class TaggedIds(Sequence[str]):
-    """The ids of the rows carrying a tag, decoded one at a time."""
+class RowIds(Sequence[str]):
+    """The track ids of some rows (``rows``) or of every row (``None``), decoded one at a time."""
 
-    def __init__(self, ids: npt.NDArray[np.bytes_], rows: npt.NDArray[np.int32]) -> None:
+    def __init__(
+        self, ids: npt.NDArray[np.bytes_], rows: npt.NDArray[np.int32] | None = None
+    ) -> None:
         self._ids = ids
         self._rows = rows
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._ids if self._rows is None else self._rows)
 
     @overload
     def __getitem__(self, index: int) -> str: ...
     @overload
     def __getitem__(self, index: slice) -> list[str]: ...
     def __getitem__(self, index: int | slice) -> str | list[str]:
+        picked = self._ids[index] if self._rows is None else self._ids[self._rows[index]]
         if isinstance(index, slice):
-            return [bytes(self._ids[r]).decode() for r in self._rows[index]]
-        return bytes(self._ids[self._rows[index]]).decode()
-
-
-class RowIds(Sequence[str]):
-    """Every row's track id, in row order, decoded one at a time."""
-
-    def __init__(self, ids: npt.NDArray[np.bytes_]) -> None:
-        self._ids = ids
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[str]: ...
-    def __getitem__(self, index: int | slice) -> str | list[str]:
-        if isinstance(index, slice):
-            return [bytes(i).decode() for i in self._ids[index]]
-        return bytes(self._ids[index]).decode()
+            return [bytes(i).decode() for i in picked]
+        return bytes(picked).decode()
 
 
 def _unload(index: Any, state: dict[str, bool]) -> None:
@@ -531,7 +515,7 @@ class LoadedSnapshot:
 
     def tagged(self, tag: str) -> Sequence[str]:
         """Ids of the tracks whose top tags include ``tag`` (case-insensitive), in row order."""
-        return TaggedIds(self._ids, self.tagged_rows(tag))
+        return RowIds(self._ids, self.tagged_rows(tag))
 
     def track_ids(self) -> Sequence[str]:
         """Every row's track id, in row order (decoded when read)."""

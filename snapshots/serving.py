@@ -145,7 +145,7 @@ class ServingView:
                 pairs = self.snapshot.subset_rows(query, self.snapshot.tagged_rows(tag), k)
         if not len(state):
             return list(pairs[:k])
-        return _merge(pairs, state.search(query, k, exclude=track_id, tag=tag), k)
+        return merge_by_score(pairs, state.search(query, k, exclude=track_id, tag=tag), k)
 
     def decode(self, scored: list[Scored]) -> list[Neighbour]:
         """Neighbours with their metadata decoded."""
@@ -176,7 +176,7 @@ class ServingView:
         """The ``k`` tracks nearest a retrieval-space vector, best first, scored exactly."""
         query = unit(vector)
         pairs = self.snapshot.nearest_rows(query, k, search_k)
-        return self.decode(_merge(pairs, self.fresh.state.search(query, k), k))
+        return self.decode(merge_by_score(pairs, self.fresh.state.search(query, k), k))
 
     def vector(self, track_id: str) -> F32:
         """The track's retrieval-space vector (unit length, float32)."""
@@ -202,9 +202,10 @@ class ServingView:
         return vector
 
 
-def _merge(
+def merge_by_score(
     pairs: list[tuple[int, float]], fresh: list[tuple[TrackInfo, float]], k: int
 ) -> list[Scored]:
+    """The best ``k`` of snapshot rows and fresh tracks, both given best first."""
     # Both lists are best first and disjoint (the segment holds no snapshot track).
     merged: list[Scored] = []
     i = j = 0
