@@ -87,7 +87,11 @@ async def embed_batch(res: Resources, batch: Sequence[AudioStoredV1]) -> int:
     plans: list[_Plan] = await res.own(
         "read stored vectors and audio", lambda: asyncio.gather(*(_plan(res, i) for i in batch))
     )
-    to_embed = [p for p in plans if p.audio is not None]
+    # One extraction per track: a track discovered through two playlists at once can arrive
+    # twice in a batch, and two vectors of it (equal but for float rounding, as batch positions
+    # differ) would be stored concurrently and announced in turn, so Cassandra and the topic
+    # could keep different ones. The last record's audio is the one embedded.
+    to_embed = list({p.item.track_id: p for p in plans if p.audio is not None}.values())
     new: list[FeaturesExtractedV1] = []
     unusable: list[tuple[AudioStoredV1, str]] = []
     if to_embed:
@@ -119,7 +123,8 @@ async def embed_batch(res: Resources, batch: Sequence[AudioStoredV1]) -> int:
         res.step_done("features.upsert")
     # Announce and settle every track whose vector is stored and that is not settled yet: the
     # new ones, and those a crash interrupted after their upsert.
-    unsettled = new + [p.stored for p in plans if p.stored is not None and not p.settled]
+    replayed = {p.item.track_id: p.stored for p in plans if p.stored is not None and not p.settled}
+    unsettled = new + list(replayed.values())
     for record in unsettled:
         key = features_key(record.track_id, record.model_version)
         await res.emit(FEATURES_EXTRACTED, key, record.dumps())

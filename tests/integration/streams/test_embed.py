@@ -154,3 +154,29 @@ async def test_a_track_that_failed_for_now_is_retried_by_the_schedule_and_indexe
     assert await embed_batch(res, [AudioStoredV1.loads(stored)]) == 1
     assert await res.tracks.has_embedding(track.track_id, res.model_version)
     assert await res.tracks.status(track.track_id) == "extracted"
+
+
+async def test_a_track_twice_in_one_batch_is_embedded_and_announced_once(
+    embedding_res: Resources, catalogue: Catalogue
+) -> None:
+    res = embedding_res
+    first = await _stored(res, catalogue, "trumpet")
+    # The same track stored again under its own object (discovered through a second playlist).
+    again = AudioStoredV1(
+        track_id=first.track_id,
+        object_key=audio_key(first.track_id) + ".again",
+        sha256=first.sha256,
+        size=first.size,
+        audio_source=first.audio_source,
+        content_type=first.content_type,
+    )
+    await res.objects.put(again.object_key, catalogue.clip("trumpet").data, "audio/mpeg")
+    assert await embed_batch(res, [first, again]) == 1
+    key = features_key(first.track_id, res.model_version)
+    [(_, value, _)] = await records(res.settings, FEATURES_EXTRACTED, key, expect=1)
+    stored = await res.tracks.features(first.track_id, res.model_version)
+    assert stored is not None
+    assert FeaturesExtractedV1.loads(value).embedding == stored.embedding  # the same vector
+    # Both objects are done with: neither is left behind.
+    assert await res.objects.head(first.object_key) is None
+    assert await res.objects.head(again.object_key) is None
