@@ -33,11 +33,9 @@ from tests.pipelines import remove_deployment
 DEADLINE_S = 20.0
 
 
-@pytest.fixture
-async def node(
-    servers: Settings, unique: str, tmp_path: Path
-) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    settings = servers.model_copy(
+def _scoped(servers: Settings, unique: str, tmp_path: Path) -> Settings:
+    """The servers' settings with a bucket, topics, keyspace and cache of this test's own."""
+    return servers.model_copy(
         update={
             "s3": servers.s3.model_copy(update={"bucket": unique}),
             "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
@@ -45,6 +43,13 @@ async def node(
             "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
         }
     )
+
+
+@pytest.fixture
+async def node(
+    servers: Settings, unique: str, tmp_path: Path
+) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    settings = _scoped(servers, unique, tmp_path)
     await ensure_bucket(settings.s3)
     await create_missing(settings.kafka.bootstrap, {settings.kafka.topic(FEATURES_EXTRACTED): 2})
     try:
@@ -146,14 +151,7 @@ async def test_records_produced_as_soon_as_a_starting_node_is_assigned_are_taken
 ) -> None:
     # A node started beside a published snapshot: once its follower is assigned, every later
     # record is taken (it used to position itself a second time and skip what came between).
-    settings = servers.model_copy(
-        update={
-            "s3": servers.s3.model_copy(update={"bucket": unique}),
-            "kafka": servers.kafka.model_copy(update={"topic_prefix": f"{unique}."}),
-            "cassandra": servers.cassandra.model_copy(update={"keyspace": unique}),
-            "index": servers.index.model_copy(update={"cache_dir": tmp_path / "cache"}),
-        }
-    )
+    settings = _scoped(servers, unique, tmp_path)
     await ensure_bucket(settings.s3)
     topic = settings.kafka.topic(FEATURES_EXTRACTED)
     await create_missing(settings.kafka.bootstrap, {topic: 8})
