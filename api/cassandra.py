@@ -18,6 +18,7 @@ from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from api.background import cancel_and_wait
 from api.health import Health, describe
 from config.settings import Settings
 from stores.cassandra import CassandraSession
@@ -62,10 +63,7 @@ class CassandraConnector:
 
     async def stop(self) -> None:
         """Stop trying and close the session if it was opened."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._session is not None:
             await self._session.stop()
         self._session = self._store = None

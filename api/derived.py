@@ -10,12 +10,12 @@ newest views built, which may lag the snapshot by the build time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from api.background import cancel_and_wait
 from api.search import Match, SearchIndex
 from api.snapshots import SnapshotHolder
 from snapshots.index import TrackInfo
@@ -113,10 +113,7 @@ class DerivedViews:
 
     async def stop(self) -> None:
         """Stop following; cancel, then await the task."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _follow(self) -> None:
         built_for: ServingView | None = None

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from api.background import cancel_and_wait
 from api.snapshots import SnapshotHolder
 from config.settings import Settings
 from features.versions import model_version_of
@@ -137,10 +138,7 @@ class FreshFollower:
 
     async def stop(self) -> None:
         """Stop following."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._close_consumer()
 
     async def _follow(self) -> None:

@@ -17,13 +17,13 @@ and catches up with the newest snapshot once they answer again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
+from api.background import cancel_and_wait
 from api.health import Health, describe
 from config.settings import Settings
 from features.versions import model_version_of
@@ -137,10 +137,7 @@ class SnapshotFollower:
 
     async def stop(self) -> None:
         """Stop following; cancel, then await the task."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         await self._close_consumer()
 
     def unhealthy(self) -> str | None:
