@@ -241,7 +241,9 @@ class Columns:
 
     Attributes:
         ids: Track ids, unique, in any order.
-        vectors: ``(len(ids), dim)`` float32 raw vectors, row ``i`` for ``ids[i]``.
+        vectors: ``(len(ids), dim)`` float32 raw vectors, row ``i`` for ``ids[i]``;
+            :func:`write_columns` sorts and transforms them in place (a writeable, contiguous
+            float32 array is overwritten; pass a copy to keep it).
         meta: Per track its ``tracks.jsonl`` object (``track_id``, ``name``, ``artists``,
             ``album``, ``tags`` as ``[tag, score]`` pairs best first, see :func:`track_line`),
             or those objects already encoded (:class:`~snapshots.lines.Lines`, line ``i`` for
@@ -340,7 +342,12 @@ def write_columns(
             msg = f"track {columns.ids[after]!r} is given twice; rows need unique track ids"
             raise ValueError(msg)
     ordering = np.asarray(order, dtype=np.int64)
-    vectors = columns.vectors[ordering].astype(np.float32, copy=False)
+    # The vectors are sorted and transformed in the caller's array when it allows, so a
+    # catalogue's vectors are held once (the sorting copy lives only for this line).
+    vectors = columns.vectors
+    if vectors.dtype != np.float32 or not vectors.flags.writeable or not vectors.flags.c_contiguous:
+        vectors = vectors.astype(np.float32)
+    vectors[:] = vectors[ordering]
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         bad = columns.ids[order[int(np.argmin(finite))]]
