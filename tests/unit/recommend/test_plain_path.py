@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,8 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from api.keys import holder_key
-from api.recommend_fast import query_vector
-from api.recommend_plain import plain_rows, seed_vectors
+from api.recommend_plain import plain_rows, query_vector, seed_vectors
 from api.recommend_views import _plain, _recommend, track_json
 from api.recommendations import Query, Recommendations, Result, recommend
 from api.snapshots import SnapshotHolder
@@ -156,7 +156,7 @@ def test_public_lines_are_the_tracks_json(snapshot: LoadedSnapshot, tmp_path: Pa
         golden.close()
     # A line with its ISRC after the tags, as earlier builders wrote them: left to the
     # general path.
-    meta = [
+    meta: list[dict[str, Any]] = [
         {"track_id": "a", "name": "A", "artists": [], "album": None, "tags": [], "isrc": "X1"},
         {"track_id": "b", "name": "B", "artists": [], "album": None, "tags": []},
     ]
