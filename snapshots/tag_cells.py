@@ -88,7 +88,7 @@ def build_tag_cells(folder: Path, seed: int = _SEED) -> None:
 def fit_centres(vectors: F32, seed: int = _SEED) -> F32:
     """``CELLS_PER_ROOT * sqrt(n)`` unit centres: spherical k-means on a sample of the rows."""
     n = vectors.shape[0]
-    count = max(1, round(CELLS_PER_ROOT * np.sqrt(n)))
+    count = min(n, max(1, round(CELLS_PER_ROOT * np.sqrt(n))))
     rng = np.random.default_rng(seed)
     size = min(n, count * SAMPLE_PER_CELL)
     sample = np.asarray(vectors[np.sort(rng.choice(n, size=size, replace=False))])
