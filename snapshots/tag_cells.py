@@ -2,8 +2,8 @@
 
 Reads a snapshot folder's ``vectors.npy``, ``tagged.npy`` and ``tags.json`` (to build) or the
 ``tag_*`` files (:data:`snapshots.manifest.TAG_CELL_FILES`, to serve); writes the ``tag_*``
-files. The rows are grouped around ``2 sqrt(n)`` unit centres (spherical k-means,
-:func:`snapshots.knn.fit_cells`), each row in its nearest cell:
+files. The rows are grouped around ``4 sqrt(n)`` unit centres (spherical k-means on a
+sample), each row in its nearest cell:
 
 - ``tag_centres.npy``: ``(cells, dim)`` float32 unit centres;
 - ``tag_rows.npy``: ``tagged.npy`` with each tag's rows ordered by cell, then row (the spans of
@@ -12,12 +12,13 @@ files. The rows are grouped around ``2 sqrt(n)`` unit centres (spherical k-means
   order of ``tag_rows.npy``: the cell, the end of its rows in ``tag_rows.npy``, and the least
   cosine between the centre and those rows.
 
-A tag query (:class:`CellWalk`) scores the centres, bounds what each cell's rows can score
-(angles obey the triangle inequality: a row at angle ``r`` or less from a centre at angle
-``a`` from the query is at angle ``a - r`` or more from it), and visits cells best bound
-first. Every unvisited row scores at most the best bound left, so the rows already scored
-above it are, in order, exactly the tag's best rows: the answer is exact, and the rows scored
-are those of the cells whose bound reaches the answer's scores, not the tag's whole list.
+A tag query (:class:`CellWalk`) scores the centres, visits the tag's cells most similar centre
+first, and bounds what the rows of the cells left can score (angles obey the triangle
+inequality: a row at angle ``r`` or less from a centre at angle ``a`` from the query is at angle
+``a - r`` or more from it). Every row not visited scores at most the best bound left, so the
+rows already scored above it are, in order, exactly the tag's best rows: an answer found among
+them is exact, and the rows scored are those of the cells visited before the bound fell below
+the answer's scores, not the tag's whole list.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ class TagCells:
 
 
 class CellWalk:
-    """One query's visit of a tag's cells, best bound first.
+    """One query's visit of a tag's cells, most similar centre first, with the bound of the rest.
 
     Attributes:
         scored: Rows handed out so far.
@@ -195,8 +196,10 @@ class CellWalk:
         angle = np.arccos(near[cells.cells[entries]])
         radius = np.arccos(np.clip(cells.least[entries], -1.0, 1.0))
         bound = np.cos(np.maximum(angle - radius, 0.0)) + BOUND_MARGIN
-        key = -near[cells.cells[entries]]
-        order = np.argsort(key, kind="stable")
+        # Most similar centre first: on 100k clustered rows (with half these cells) the
+        # budget-bound answers of the commonest tag recalled 0.99 of the exact ones in this
+        # order, 0.89 in the order of the bounds.
+        order = np.argsort(-near[cells.cells[entries]], kind="stable")
         self._entries = entries[order]
         # The most any row of the entries from each one on can score.
         self._bounds = np.maximum.accumulate(bound[order][::-1])[::-1]
