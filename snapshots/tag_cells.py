@@ -93,7 +93,7 @@ def fit_centres(vectors: F32, seed: int = _SEED) -> F32:
     rng = np.random.default_rng(seed)
     size = min(n, count * SAMPLE_PER_CELL)
     sample = np.asarray(vectors[np.sort(rng.choice(n, size=size, replace=False))])
-    centres = sample[rng.choice(size, size=count, replace=False)].copy()
+    centres: F32 = sample[rng.choice(size, size=count, replace=False)].astype(np.float32)
     for _ in range(ROUNDS):
         cell, _ = assign(sample, centres)
         sums = np.zeros_like(centres)
@@ -227,6 +227,6 @@ class CellWalk:
         # The concatenated ranges [start, end) of the entries, without a loop over them.
         total = int(lengths.sum())
         offsets = np.repeat(cells.starts[entries] - (np.cumsum(lengths) - lengths), lengths)
-        found = cells.rows[np.arange(total, dtype=np.int64) + offsets].astype(np.int64)
+        found: I64 = cells.rows[np.arange(total, dtype=np.int64) + offsets].astype(np.int64)
         self.scored += total
         return found
