@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from api.recommend_plain import query_vector
 from api.recommendations import (
     COPY_WINDOW,
     DUPLICATE_COSINE,
@@ -139,7 +140,7 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     # The engine's query vectors, bit for bit (``ServingView.nearest`` scores fresh tracks
     # with it normalised once, the snapshot's rows normalised twice), so scores and the order
     # of ties match.
-    fresh_seed = unit(_query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
+    fresh_seed = unit(query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
     seed = unit(fresh_seed)
     k, filters = query.k, query.filters
     total = len(snapshot) + len(state)
@@ -348,13 +349,6 @@ def _carrying(
 #: Candidates best first: keys (snapshot rows, fresh rows from ``FRESH_ROW_BASE``), scores,
 #: whether they are every other track, and their vectors when at hand.
 Found = tuple[list[int], list[float], bool, F32 | None]
-
-
-def _query_vector(vector: F32, weight: float) -> F32:
-    """``api.recommendations.query_vector`` for one seed, without looking the seed up again."""
-    query = (weight * vector.astype(np.float64)) / weight
-    unit_query: F32 = (query / np.linalg.norm(query)).astype(np.float32)
-    return unit_query
 
 
 def _listed(

@@ -15,8 +15,9 @@ same run:
 - recall@10 of queries by id (stored lists) and by vector (ANNOY + exact re-ranking) against
   exact search on 1,000 random tracks, apart from the builder's own sample;
 - ``/recommend`` by id under ``wrk`` (32 connections) against a constant-JSON route of the
-  same size served by the same process (a bench-only route), p50/p99 and requests/s, the two
-  alternating so other load on the machine weighs on both;
+  same size served by the same process (a bench-only route), p50/p99 and requests/s, both
+  requested by the same wrk script (a random id each) and alternating, so the load generator
+  and other load on the machine weigh on both alike;
 - the tag filter's worst case: per tag (every one, rare to common), the p99 of ``k=100``
   filtered queries, by ``with_tag`` and by ``/recommend``'s answer, and the rows it scored;
   beside it, the answer without the tags' cells and with BLAS's own threads (as before), and
@@ -305,7 +306,7 @@ local ids = {}
 for line in io.lines(os.getenv("BENCH_IDS")) do ids[#ids + 1] = line end
 math.randomseed(os.time())
 request = function()
-  return wrk.format("GET", "/recommend?k=10&track_id=" .. ids[math.random(#ids)])
+  return wrk.format("GET", "PATH?k=10&track_id=" .. ids[math.random(#ids)])
 end
 """
 
@@ -533,7 +534,11 @@ async def measure_serving(folder: Path, seconds: int, work: Path) -> dict[str, A
     pick = np.random.default_rng(1).integers(0, len(ids_array), 20_000)
     ids.write_text("\n".join(bytes(ids_array[i]).decode() for i in pick) + "\n")
     script = work / "recommend.lua"
-    script.write_text(_LUA)
+    script.write_text(_LUA.replace("PATH", "/recommend"))
+    # The floor's requests are made by the same script (a random id each), so the load
+    # generator, which shares the machine, costs both runs alike.
+    floor_script = work / "constant.lua"
+    floor_script.write_text(_LUA.replace("PATH", "/bench/constant"))
     node = subprocess.Popen(  # noqa: ASYNC220  # started once, not awaited
         [sys.executable, "-m", "bench.query", "--serve", str(folder), "--port", str(port)]
     )
@@ -545,7 +550,7 @@ async def measure_serving(folder: Path, seconds: int, work: Path) -> dict[str, A
         floors, serveds = [], []
         for _ in range(SERVING_ROUNDS):
             floors.append(
-                await asyncio.to_thread(wrk, f"{base}/bench/constant", seconds, None, None)
+                await asyncio.to_thread(wrk, f"{base}/", seconds, floor_script, ids)
             )
             serveds.append(await asyncio.to_thread(wrk, f"{base}/", seconds, script, ids))
         floor, served = _mean(floors), _mean(serveds)

@@ -560,7 +560,9 @@ def track_line(
     """A row of ``tracks.jsonl``.
 
     Fixed key order; tags as ``[tag, score]`` pairs best first (a list, because JSON objects
-    carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
+    carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries. The
+    keys a response shows come first, in its order, so a query node sends most of a line as it
+    is (see ``LoadedSnapshot.public_lines``).
     """
     ordered = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
     line: dict[str, Any] = {
@@ -568,12 +570,12 @@ def track_line(
         "name": name,
         "artists": list(artists),
         "album": album,
-        "tags": [[tag, round(float(score), 4)] for tag, score in ordered],
     }
     # Written only when known, so rows (and snapshots) without them stay byte-identical; the
     # query node collapses copies of one recording by these.
     if isrc is not None:
         line["isrc"] = isrc
+    line["tags"] = [[tag, round(float(score), 4)] for tag, score in ordered]
     if audio_sha256 is not None:
         line["audio_sha256"] = audio_sha256
     return line
