@@ -549,9 +549,7 @@ async def measure_serving(folder: Path, seconds: int, work: Path) -> dict[str, A
         # it) weighs on both alike; the figures are the means of the rounds.
         floors, serveds = [], []
         for _ in range(SERVING_ROUNDS):
-            floors.append(
-                await asyncio.to_thread(wrk, f"{base}/", seconds, floor_script, ids)
-            )
+            floors.append(await asyncio.to_thread(wrk, f"{base}/", seconds, floor_script, ids))
             serveds.append(await asyncio.to_thread(wrk, f"{base}/", seconds, script, ids))
         floor, served = _mean(floors), _mean(serveds)
         load = _load()
