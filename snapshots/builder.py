@@ -40,6 +40,7 @@ from snapshots.manifest import (
     OFFSETS_NAME,
     SCORES_NAME,
     SEARCH_FILES,
+    TAG_CELL_FILES,
     TAGGED_NAME,
     TAGS_NAME,
     TRACKS_NAME,
@@ -58,6 +59,7 @@ from snapshots.recall import (
     tune_search_k,
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
+from snapshots.tag_cells import build_tag_cells
 from snapshots.text_index import build_postings, write_postings
 from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
@@ -397,6 +399,10 @@ def write_columns(
     del rows
     timings["search_s"] = time.monotonic() - clock
     clock = time.monotonic()
+    # Each tag's rows by cell, so a tag filter scores the cells that can matter (tag_cells).
+    build_tag_cells(workdir)
+    timings["tag_cells_s"] = time.monotonic() - clock
+    clock = time.monotonic()
 
     recall = figures(
         at=truth.at,
@@ -412,7 +418,10 @@ def write_columns(
         count=count,
         dim=int(columns.vectors.shape[1]),
         trees=trees,
-        files={name: digest_file(workdir / name) for name in (*DATA_FILES, *SEARCH_FILES)},
+        files={
+            name: digest_file(workdir / name)
+            for name in (*DATA_FILES, *SEARCH_FILES, *TAG_CELL_FILES)
+        },
         built_at=built_at,
         source_mark=source_mark,
         transform=transform.to_dict(),

@@ -39,6 +39,7 @@ from snapshots.manifest import (
     NEIGHBOURS_NAME,
     OFFSETS_NAME,
     SCORES_NAME,
+    TAG_CELL_FILES,
     TAGGED_NAME,
     TAGS_NAME,
     TRACKS_NAME,
@@ -46,6 +47,7 @@ from snapshots.manifest import (
     XY_NAME,
     Manifest,
 )
+from snapshots.tag_cells import TagCells
 from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 F32 = npt.NDArray[np.float32]
@@ -185,6 +187,10 @@ class LoadedSnapshot:
             self._xy: F32 = _mapped(folder / XY_NAME)
             spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
             self._spans = {str(t): (int(a), int(b)) for t, (a, b) in spans.items()}
+            #: Each tag's rows by cell (``None`` in snapshots built before them).
+            self.tag_cells: TagCells | None = None
+            if set(TAG_CELL_FILES) <= set(manifest.files):
+                self.tag_cells = TagCells.open(folder, self._spans)
         except FileNotFoundError as exc:
             msg = f"snapshot {manifest.version}: {Path(exc.filename or '?').name} is missing"
             raise SnapshotMissing(msg) from exc
