@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from api.audio_query import AudioQueries, audio_queries_key
+from api.blas import blas_threads
 from api.cassandra import CassandraConnector
 from api.errors import json_errors
 from api.face import setup_face
@@ -74,6 +75,7 @@ def create_app(settings: Settings) -> web.Application:
     app[settings_key] = settings
     app[holder_key] = SnapshotHolder(settings.api.fresh_limit)
     app[audio_queries_key] = AudioQueries(settings)  # loads a model only on the first query
+    app.cleanup_ctx.append(blas_threads)
     app.cleanup_ctx.append(_query_threads)
     app.cleanup_ctx.append(_cassandra)
     app.cleanup_ctx.append(_snapshots)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from api.recommend_plain import query_vector
 from api.recommendations import (
     COPY_WINDOW,
     DUPLICATE_COSINE,
@@ -38,11 +39,21 @@ from snapshots.fresh import FRESH_ROW_BASE, FreshState
 from snapshots.index import F32, TrackInfo, unit
 from snapshots.serving import CHEAP_FRESH, ServingView, merge_by_score
 
-#: A tag subset up to this share of the catalogue is scored exactly; beyond, most candidates of
-#: an ANN search carry the tag and the engine's search answers quickly.
+#: A tag subset up to this share of the catalogue is scored whole; beyond, it is visited by
+#: cell (or, in a snapshot without cells, most candidates of an ANN search carry the tag and the
+#: engine's search answers quickly).
 EXACT_TAG_SHARE = 0.1
 #: Rows scored exactly before the work is worth a worker thread (about a millisecond).
 LOOP_ROWS = 8192
+#: A tag's rows scored whole at most (when the snapshot has cells to visit instead): a fixed
+#: budget, whatever the catalogue's size.
+WHOLE_TAG_ROWS = LOOP_ROWS
+#: Rows of a common tag scored at most per query (visited by cell, best bound first); past
+#: them the answer is the best of the rows scored (approximate).
+TAG_ROW_BUDGET = 32_768
+#: Rows of the first cells a tag query visits; each further round visits as many again as
+#: all before it, so the rounds are few.
+FIRST_CELL_ROWS = 256
 #: Candidates are prepared (vectors, copies by vector) this many at a time.
 _BLOCK = 64
 #: Up to this many candidates (a stored list), all are prepared at once and read without the
@@ -57,9 +68,13 @@ class Plan:
     seed_row: int
     #: The rows of each of the query's tags (none: the stored list is the source), as mapped.
     tagged: tuple[npt.NDArray[np.int32], ...] = ()
-    #: The tags are common: the engine's own rounds of index search, with the tags checked on
-    #: all candidates at once (rather than their rows, too many to score exactly).
+    #: The tags are common: their rows by cell, best cells first, when the snapshot has them;
+    #: else the engine's own rounds of index search, with the tags checked on all candidates
+    #: at once (rather than their rows, too many to score exactly).
     search: bool = False
+    #: Rows of a common tag scored at most (by cell, best first) before the best of them
+    #: stand for all (see ``_celled``).
+    budget: int = 0
 
     @property
     def on_loop(self) -> bool:
@@ -75,14 +90,20 @@ class Plan:
         return np.unique(np.concatenate(self.tagged).astype(np.int64))
 
 
-def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) -> Plan | None:
+def plan(
+    view: ServingView,
+    query: Query,
+    exact_share: float = EXACT_TAG_SHARE,
+    budget: int | None = None,
+) -> Plan | None:
     """How the fast path would answer ``query``, or ``None`` when only the engine can.
 
     Args:
         view: What the node serves.
         query: The request.
         exact_share: Largest share of the catalogue a tag filter's rows may hold for them to
-            be scored exactly here.
+            be scored whole here.
+        budget: Rows of a common tag scored at most (default :data:`TAG_ROW_BUDGET`).
     """
     if len(query.seeds) != 1 or query.negative or query.diversity > 0 or query.k < 1:
         return None
@@ -100,7 +121,12 @@ def plan(view: ServingView, query: Query, exact_share: float = EXACT_TAG_SHARE) 
         return Plan(row)
     # Nothing is copied here (this runs on the event loop); the sum bounds the union.
     parts = tuple(snapshot.tagged_rows(t) for t in sorted(tags))
-    return Plan(row, parts, search=sum(len(p) for p in parts) > exact_share * len(snapshot))
+    count = sum(len(p) for p in parts)
+    whole = exact_share * len(snapshot)
+    if snapshot.tag_cells is not None:
+        whole = min(whole, WHOLE_TAG_ROWS)
+    budget = TAG_ROW_BUDGET if budget is None else budget
+    return Plan(row, parts, search=count > whole, budget=budget)
 
 
 def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendations | None:
@@ -114,12 +140,14 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     # The engine's query vectors, bit for bit (``ServingView.nearest`` scores fresh tracks
     # with it normalised once, the snapshot's rows normalised twice), so scores and the order
     # of ties match.
-    fresh_seed = unit(_query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
+    fresh_seed = unit(query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
     seed = unit(fresh_seed)
     k, filters = query.k, query.filters
     total = len(snapshot) + len(state)
     blocked = _Blocked(view, state, how.seed_row, filters)
     fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
+    if how.search and snapshot.tag_cells is not None:
+        return _celled(view, state, query, how, (seed, fresh_seed), blocked)
     subset = how.subset()
     if how.search and subset is not None:
         return _searched(view, state, query, subset, fresh_seed, blocked, fetch)
@@ -199,6 +227,88 @@ def _searched(
         fetch = min(total, fetch * WIDEN_FACTOR)
 
 
+def _celled(
+    view: ServingView,
+    state: FreshState,
+    query: Query,
+    how: Plan,
+    seeds: tuple[F32, F32],
+    blocked: _Blocked,
+) -> Recommendations | None:
+    """The tags' rows read best first by cell (``snapshots.tag_cells``), as the engine reads.
+
+    The engine, reading the whole catalogue, meets the tagged rows best first; the rows scored
+    above the best bound of the cells not visited yet are the first of them, in order, so the
+    engine's loop is run over those and answers when it stops within them. Otherwise more cells
+    are visited (or more of the rows scored are read), until it stops or every cell is read:
+    the engine's answer over the tag's rows, exactly.
+
+    Past ``how.budget`` rows scored the rows scored stand for the tag's: the answer is the best
+    of them, approximate (the cells left are the least promising by their bounds). ``None``
+    when those rows give fewer than ``k`` results: the engine answers.
+    """
+    snapshot = view.snapshot
+    cells = snapshot.tag_cells
+    assert cells is not None  # checked by the caller
+    seed, fresh_seed = seeds
+    k, filters = query.k, query.filters
+    total = len(snapshot) + len(state)
+    walk = cells.walk(sorted(filters.tags), seed)
+    rows = np.empty(0, dtype=np.int64)
+    scores = np.empty(0, dtype=np.float32)
+    fresh_keys = np.arange(len(state), dtype=np.int64) + FRESH_ROW_BASE
+    fresh_scores = state.vectors @ fresh_seed if len(state) else np.empty(0, np.float32)
+    several = len(filters.tags) > 1
+    wanted = FIRST_CELL_ROWS
+    while True:
+        found = walk.more(min(wanted, how.budget - walk.scored))
+        found = found[found != how.seed_row]
+        if len(found):
+            rows = np.concatenate([rows, found])
+            scores = np.concatenate([scores, snapshot.rows_vectors(found) @ seed])
+            if several:  # a row carrying two of the tags is in both tags' cells
+                rows, first = np.unique(rows, return_index=True)
+                scores = scores[first]
+        wanted = walk.scored
+        spent = not walk.done and walk.scored >= how.budget
+        # Within the bound first; past the budget, every row scored if the bound did not settle.
+        for bound in (walk.bound, -np.inf) if spent else (walk.bound,):
+            above = np.flatnonzero(scores > bound)
+            read = 4 * k + _BLOCK
+            while True:
+                # Read at most ``read`` rows: those above the (read + 1)-th score, whose order
+                # is settled (rows of that very score wait for the next round, with their ties).
+                cut = bound
+                picked = above
+                if len(above) > read:
+                    part = np.argpartition(-scores[above], read)[: read + 1]
+                    cut = max(cut, float(scores[above[part]].min()))
+                    picked = above[scores[above] > cut]
+                picked = picked[np.lexsort((rows[picked], -scores[picked]))]
+                inside = fresh_scores > cut
+                merged = _merged(
+                    rows[picked], scores[picked], fresh_keys[inside], fresh_scores[inside], True
+                )
+                keys, key_scores, _, _ = _carrying(state, merged, filters.tags)
+                last = bound == -np.inf and len(picked) == len(above)
+                # The engine stops only below its k-th group's score less the copy window, and
+                # that group scores at most the k-th candidate: else the scan cannot settle.
+                if last or (len(keys) >= k and key_scores[k - 1] - cut > COPY_WINDOW):
+                    scan = _Scan(view, state, (keys, key_scores, None), blocked, filters)
+                    chosen, stopped, _ = scan.run(k)
+                    # Every row not read scores ``cut`` or less: the engine stops where the
+                    # rows read end if it stops at the next one, whatever it is.
+                    if stopped or (len(chosen) >= k and scan.stops_before(cut)):
+                        return Recommendations(chosen, walk.scored, None)
+                    if last and len(chosen) >= k:
+                        return Recommendations(chosen, walk.scored, None)
+                    if last:
+                        return None if spent else _short(chosen, scan, walk.scored, total, filters)
+                if len(picked) == len(above):
+                    break  # every row scored above the bound was read: visit more cells
+                read *= 4
+
+
 def _carrying(
     state: FreshState,
     found: Found,
@@ -239,13 +349,6 @@ def _carrying(
 #: Candidates best first: keys (snapshot rows, fresh rows from ``FRESH_ROW_BASE``), scores,
 #: whether they are every other track, and their vectors when at hand.
 Found = tuple[list[int], list[float], bool, F32 | None]
-
-
-def _query_vector(vector: F32, weight: float) -> F32:
-    """``api.recommendations.query_vector`` for one seed, without looking the seed up again."""
-    query = (weight * vector.astype(np.float64)) / weight
-    unit_query: F32 = (query / np.linalg.norm(query)).astype(np.float32)
-    return unit_query
 
 
 def _listed(
@@ -391,6 +494,8 @@ class _Scan:
         self.by_isrc: dict[str, int] = {}
         self.by_digest: dict[str, int] = {}
         self.infos: dict[int, TrackInfo] = {}
+        #: Groups the engine's stopping rule counted when :meth:`run` returned.
+        self.needed = 0
 
     def prepare(self, upto: int) -> None:
         """Prepare the candidates up to ``upto`` (and the rest of their block)."""
@@ -446,6 +551,7 @@ class _Scan:
         if filters is None and self.filters.max_per_artist is None and count <= _PLAIN_MAX:
             plain = self._plain(k)
             if plain is not None:
+                self.needed = k
                 return plain
         while True:
             stopped = False
@@ -496,8 +602,16 @@ class _Scan:
                 at += 1
             chosen, last = self._select(k)
             if len(chosen) >= k or not stopped:
+                self.needed = needed
                 return chosen, stopped, last
             needed *= 2
+
+    def stops_before(self, score: float) -> bool:
+        """Whether, after these candidates, the engine stops at any scoring ``score`` or less."""
+        needed = self.needed
+        return 0 < needed <= len(self.group_scores) and (
+            self.group_scores[needed - 1] - score > COPY_WINDOW
+        )
 
     def _plain(self, k: int) -> tuple[list[Result], bool, int] | None:
         """:meth:`run` when every eligible candidate is a group of its own, without the loop.

@@ -10,6 +10,7 @@ listing them, no snapshot yet a 503, each with a JSON ``{"error": message}`` bod
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any, TypeVar
 
@@ -28,6 +29,7 @@ from api.recommend_params import (
     describe,
     from_query,
 )
+from api.recommend_plain import plain_rows
 from api.recommendations import (
     Query,
     QueryError,
@@ -141,6 +143,46 @@ async def _recommend(request: web.Request, query: Query, tag: str | None) -> web
     return web.Response(body=body, content_type="application/json")
 
 
+def _plain(request: web.Request, query: Query) -> web.Response | None:
+    """The commonest query's answer when no copy is involved (see :mod:`api.recommend_plain`).
+
+    The JSON :func:`_recommend` would send, with each result's track as its snapshot stores it.
+    """
+    snapshot = current_snapshot(request)
+    seed = query.seeds[0][0]
+    row = snapshot.snapshot.row_of(seed)
+    found = None if row is None else plain_rows(snapshot, row, query.k)
+    fragments = None if found is None else snapshot.snapshot.public_lines(found[0])
+    if found is None or fragments is None:
+        return None
+    quoted = json.dumps(seed).encode()
+    parts = [b'{"track_id": ', quoted, b', "tag": null, "seeds": [{"track_id": ', quoted]
+    manifest = snapshot.manifest
+    parts.append(_plain_head(manifest.version, manifest.model_version, query.k))
+    parts.extend(
+        [
+            fragment[:-1] + b', "score": %r, "duplicates": []}, ' % round(score, 6)
+            for fragment, score in zip(fragments, found[1], strict=True)
+        ]
+    )
+    parts[-1] = parts[-1][:-2] + b"]}"
+    return web.Response(body=b"".join(parts), content_type="application/json")
+
+
+@functools.lru_cache(maxsize=1024)
+def _plain_head(version: str, model: str, k: int) -> bytes:
+    """The fields of :func:`_plain`'s answer after the seed, up to the results' opening."""
+    tail = {
+        "negative": [],
+        "snapshot": version,
+        "model": model,
+        "k": k,
+        "complete": True,
+        "short_reason": None,
+    }
+    return b', "weight": 1.0}], ' + json.dumps(tail).encode()[1:-1] + b', "results": ['
+
+
 def _result_bytes(snapshot: ServingView, result: Result) -> bytes:
     track = snapshot.track_json(result.track, lambda: json.dumps(track_json(result.track)))
     tail = f', "score": {round(float(result.score), 6)!r}, "duplicates": '
@@ -185,7 +227,7 @@ async def recommend_get(request: web.Request) -> web.Response:
             raise json_error(web.HTTPBadRequest, f"k must be between 1 and {MAX_K}, got {k}")
     simple = _simple_get(request)
     if simple is not None:
-        return await _recommend(request, simple, None)
+        return _plain(request, simple) or await _recommend(request, simple, None)
     data = from_query(request.query, RecommendParams.model_fields)
     if not raw_k:
         data.pop("k", None)

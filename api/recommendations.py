@@ -17,19 +17,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from snapshots.index import Neighbour, TrackInfo
+from snapshots.index import COPY_COSINE, Neighbour, TrackInfo
+from snapshots.index import COPY_WINDOW as COPY_WINDOW
 
 F32 = npt.NDArray[np.float32]
 
-#: Vectors at least this close (cosine) are one recording. The same bytes give the same vector
-#: and a lossless re-encode stays above 0.9999 (measured on the 17 shared clips), while lossy
-#: re-encodes drift much further (0.87-0.999) and distinct recordings reached 0.93 even among
-#: those 17; a catalogue of millions holds closer distinct pairs, so the vector test is kept
-#: strict and lossy copies are left to the ISRC and audio digest tests (see docs/api.md).
-DUPLICATE_COSINE = 0.999
-#: Copies' cosines to any query differ by at most sqrt(2 - 2 * DUPLICATE_COSINE) (triangle
-#: inequality), so a candidate is compared only with groups scored within this of it.
-COPY_WINDOW = float(np.sqrt(2 - 2 * DUPLICATE_COSINE)) + 1e-6
+#: Vectors at least this close (cosine) are one recording (why this value: ``COPY_COSINE``).
+DUPLICATE_COSINE = COPY_COSINE
 #: How much of the negatives' mean direction is subtracted from the seeds' (Rocchio's beta).
 NEGATIVE_WEIGHT = 0.5
 #: The first candidate request asks for this many times k; each widening multiplies it again.

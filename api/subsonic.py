@@ -22,7 +22,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from api.keys import holder_key
 from api.paths import find_path
-from api.recommendations import Filters, UnknownTracks, rank
+from api.recommend_views import answer
+from api.recommendations import Filters, Query, UnknownTracks
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
 
@@ -129,12 +130,11 @@ async def _similar(request: web.Request, params: Mapping[str, str]) -> dict[str,
     count = _count(params, DEFAULT_SIMILAR)
     snapshot = _snapshot(request)
     _known(snapshot, track_id)
-    answer = await asyncio.to_thread(
-        rank, snapshot, snapshot.vector(track_id), count, Filters(), blocked=[track_id]
-    )
+    # ``/recommend``'s answer to the one seed: from its stored list when that settles it.
+    found = await answer(snapshot, Query(((track_id, 1.0),), k=count))
     return {
         "sonicMatch": [
-            {"entry": song(r.track), "similarity": similarity(r.score)} for r in answer.results
+            {"entry": song(r.track), "similarity": similarity(r.score)} for r in found.results
         ]
     }
 

@@ -51,6 +51,7 @@ from snapshots.manifest import (
     OFFSETS_NAME,
     SCORES_NAME,
     SEARCH_FILES,
+    TAG_CELL_FILES,
     TAGGED_NAME,
     TAGS_NAME,
     TRACKS_NAME,
@@ -69,6 +70,7 @@ from snapshots.recall import (
     tune_search_k,
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
+from snapshots.tag_cells import build_tag_cells
 from snapshots.text_index import Fields, Postings, build_postings, write_postings
 from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
@@ -397,6 +399,10 @@ def write_columns(
             write_postings(workdir, postings)
             del postings
             timings["search_s"] = time.monotonic() - lists_clock
+            lists_clock = time.monotonic()
+            # Each tag's rows by cell, so a tag filter scores the cells that can matter.
+            build_tag_cells(workdir, vectors=vectors)
+            timings["tag_cells_s"] = time.monotonic() - lists_clock
         finally:
             # Waited for whatever happened: the trees' thread must not outlive the build.
             timings["annoy_s"] = added_s + trees_built.result()
@@ -432,7 +438,10 @@ def write_columns(
         count=count,
         dim=int(columns.vectors.shape[1]),
         trees=trees,
-        files={name: digest_file(workdir / name) for name in (*DATA_FILES, *SEARCH_FILES)},
+        files={
+            name: digest_file(workdir / name)
+            for name in (*DATA_FILES, *SEARCH_FILES, *TAG_CELL_FILES)
+        },
         built_at=built_at,
         source_mark=source_mark,
         transform=transform.to_dict(),
@@ -613,19 +622,21 @@ def track_line(
     """A row of ``tracks.jsonl``.
 
     Fixed key order; tags as ``[tag, score]`` pairs best first (a list, because JSON objects
-    carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries.
+    carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries. The
+    keys a response shows come first, in its order, so a query node sends most of a line as it
+    is (see ``LoadedSnapshot.public_lines``).
     """
     line: dict[str, Any] = {
         "track_id": track_id,
         "name": name,
         "artists": list(artists),
         "album": album,
-        "tags": tag_pairs(tags),
     }
     # Written only when known, so rows (and snapshots) without them stay byte-identical; the
     # query node collapses copies of one recording by these.
     if isrc is not None:
         line["isrc"] = isrc
+    line["tags"] = tag_pairs(tags)
     if audio_sha256 is not None:
         line["audio_sha256"] = audio_sha256
     return line

@@ -145,9 +145,10 @@ def compose(track_id: str, fields: bytes, tags: bytes, isrc: bytes, digest: byte
         isrc: :func:`encode_optional` of the ISRC.
         digest: :func:`encode_optional` of the audio's sha256.
     """
-    parts = [b'{"track_id": ', _value(track_id), b", ", fields, b', "tags": ', tags]
+    parts = [b'{"track_id": ', _value(track_id), b", ", fields]
     if isrc:
         parts += [b', "isrc": ', isrc]
+    parts += [b', "tags": ', tags]
     if digest:
         parts += [b', "audio_sha256": ', digest]
     parts.append(b"}\n")

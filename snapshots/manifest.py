@@ -66,6 +66,15 @@ SEARCH_OFFSETS_NAME = "search_offsets.npy"
 SEARCH_POSTINGS_NAME = "search_postings.npy"
 NAME_LENGTHS_NAME = "name_lengths.npy"
 SEARCH_FILES = (SEARCH_WORDS_NAME, SEARCH_OFFSETS_NAME, SEARCH_POSTINGS_NAME, NAME_LENGTHS_NAME)
+#: Each tag's rows grouped by cell (``snapshots.tag_cells``): the cells' centres, the rows of
+#: ``tagged.npy`` ordered by cell within each tag, and per tag and cell its end and radius.
+#: Built since these files exist; without them a tag filter scores or searches as before.
+TAG_CENTRES_NAME = "tag_centres.npy"
+TAG_ROWS_NAME = "tag_rows.npy"
+TAG_CELLS_NAME = "tag_cells.npy"
+TAG_CELL_FILES = (TAG_CENTRES_NAME, TAG_ROWS_NAME, TAG_CELLS_NAME)
+#: Groups of files a snapshot lists all of or none of.
+OPTIONAL_FILES = (SEARCH_FILES, TAG_CELL_FILES)
 
 #: ``20261123T220501.123Z-1a2b3c4d``: UTC build time to the millisecond, then a random suffix.
 #: Fixed width, so sorting version strings sorts snapshots by build time.
@@ -291,14 +300,16 @@ def _validate(m: Manifest) -> None:
             problems.append(f"{name} must be a positive integer, got {value!r}")
     if m.metric != METRIC:
         problems.append(f"metric must be {METRIC!r}, got {m.metric!r}")
-    if not isinstance(m.files, Mapping) or set(m.files) - set(SEARCH_FILES) != set(DATA_FILES):
+    optional = {name for group in OPTIONAL_FILES for name in group}
+    if not isinstance(m.files, Mapping) or set(m.files) - optional != set(DATA_FILES):
         got = sorted(m.files) if isinstance(m.files, Mapping) else m.files
         problems.append(
-            f"files must list exactly {sorted(DATA_FILES)} (and may list {sorted(SEARCH_FILES)}),"
+            f"files must list exactly {sorted(DATA_FILES)} (and may list {sorted(optional)}),"
             f" got {got!r}"
         )
-    elif set(SEARCH_FILES) & set(m.files) not in (set(), set(SEARCH_FILES)):
-        problems.append(f"files must list all of {sorted(SEARCH_FILES)} or none of them")
+    elif any(set(g) & set(m.files) not in (set(), set(g)) for g in OPTIONAL_FILES):
+        group = next(g for g in OPTIONAL_FILES if set(g) & set(m.files) not in (set(), set(g)))
+        problems.append(f"files must list all of {sorted(group)} or none of them")
     else:
         for name, entry in m.files.items():
             if not isinstance(entry.sha256, str) or not _SHA256_RE.match(entry.sha256):
