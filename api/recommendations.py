@@ -18,14 +18,12 @@ import numpy as np
 import numpy.typing as npt
 
 from snapshots.index import COPY_COSINE, Neighbour, TrackInfo
+from snapshots.index import COPY_WINDOW as COPY_WINDOW
 
 F32 = npt.NDArray[np.float32]
 
 #: Vectors at least this close (cosine) are one recording (why this value: ``COPY_COSINE``).
 DUPLICATE_COSINE = COPY_COSINE
-#: Copies' cosines to any query differ by at most sqrt(2 - 2 * DUPLICATE_COSINE) (triangle
-#: inequality), so a candidate is compared only with groups scored within this of it.
-COPY_WINDOW = float(np.sqrt(2 - 2 * DUPLICATE_COSINE)) + 1e-6
 #: How much of the negatives' mean direction is subtracted from the seeds' (Rocchio's beta).
 NEGATIVE_WEIGHT = 0.5
 #: The first candidate request asks for this many times k; each widening multiplies it again.

@@ -67,6 +67,14 @@ INFO_CACHE = 65_536
 #: those 17; a catalogue of millions holds closer distinct pairs, so the vector test is kept
 #: strict and lossy copies are left to the ISRC and audio digest tests (see docs/api.md).
 COPY_COSINE = 0.999
+#: Copies' cosines to any query differ by at most sqrt(2 - 2 * COPY_COSINE) (triangle
+#: inequality), so a candidate is compared only with groups scored within this of it.
+COPY_WINDOW = float(np.sqrt(2 - 2 * COPY_COSINE)) + 1e-6
+#: Stored scores and a query's may differ in the last bits: checks against the two thresholds
+#: above keep this margin on the safe side.
+SCORE_MARGIN = 1e-5
+#: Rows whose plain depth is worked out at once (bounds the temporary arrays to a few MB).
+_DEPTH_BLOCK = 8192
 #: The keys of a metadata line after the ones a response shows, from the first of them.
 _PRIVATE_KEYS = b', "audio_sha256": '
 #: A copy key in a metadata line as ``track_line`` writes it (JSON, values without quotes).
@@ -226,6 +234,7 @@ class LoadedSnapshot:
         self._copies: dict[int, frozenset[int]] | None = None
         self._copies_lock = threading.Lock()
         self._alone: npt.NDArray[np.bool_] | None = None
+        self._depths: npt.NDArray[np.int32] | None = None
         self._alone_lock = threading.Lock()
         self._lock = threading.Lock()
         self._active = 0
@@ -532,12 +541,26 @@ class LoadedSnapshot:
             copies = self.copies()
             with self._alone_lock:
                 if self._alone is None:
-                    # With a margin: a query's scores may differ from stored ones in the last bits.
-                    flags = self.top_scores(np.arange(len(self))) < COPY_COSINE - 1e-5
+                    flags = self.top_scores(np.arange(len(self))) < COPY_COSINE - SCORE_MARGIN
                     if copies:
                         flags[np.fromiter(copies, dtype=np.int64, count=len(copies))] = False
                     self._alone = flags
         return self._alone
+
+    def plain_depths(self) -> npt.NDArray[np.int32]:
+        """Per row, how many nearest tracks a query by it takes with no copy in sight.
+
+        Computed once, by :meth:`warm`. A query by row ``r`` for ``k <= depth[r]`` tracks
+        meets no copy: ``r`` is :meth:`alone`, and so is every stored neighbour scored within
+        :data:`COPY_WINDOW` (and :data:`SCORE_MARGIN`) below the k-th, which is everything a
+        reader grouping copies looks at before it can stop. 0 for a row that is not alone.
+        """
+        if self._depths is None:
+            alone = self.alone()
+            with self._alone_lock:
+                if self._depths is None:
+                    self._depths = _plain_depths(self._lists, self._scores, alone)
+        return self._depths
 
     def _find_copies(self) -> dict[int, frozenset[int]]:
         by_key: dict[tuple[bytes, bytes], list[int]] = {}
@@ -599,7 +622,7 @@ class LoadedSnapshot:
             with (self.folder / name).open("rb") as handle:
                 while handle.read(_WARM_CHUNK):
                     pass
-        self.alone()
+        self.plain_depths()
         step = max(1, len(self) // _WARM_QUERIES)
         for row in range(0, len(self), step)[:_WARM_QUERIES]:
             self.nearest_rows(self._vectors[row], 10, exclude=row)
@@ -634,6 +657,35 @@ class LoadedSnapshot:
             self._active -= 1
             if self._closed and self._active == 0:
                 self._finalizer()
+
+
+def _plain_depths(
+    lists: npt.NDArray[np.int32], scores: F32, alone: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int32]:
+    """:meth:`LoadedSnapshot.plain_depths` of every row, a block of rows at a time."""
+    count, width = lists.shape
+    depths = np.zeros(count, dtype=np.int32)
+    if width == 0:
+        return depths
+    for start in range(0, count, _DEPTH_BLOCK):
+        listed = np.asarray(lists[start : start + _DEPTH_BLOCK], dtype=np.int64)
+        ranked = np.asarray(scores[start : start + _DEPTH_BLOCK])  # best first, -inf padded
+        valid = listed >= 0
+        # Where the first neighbour with a copy is (width: none has one; padding has none).
+        lone = alone[np.where(valid, listed, 0)] | ~valid
+        first_copy = np.where(lone.all(axis=1), width, np.argmin(lone, axis=1))
+        # For k = j + 1, the neighbours within the window below the k-th are all alone when the
+        # first that is not (scores are sorted) scores below that window.
+        copy_score = np.take_along_axis(ranked, np.minimum(first_copy, width - 1)[:, None], axis=1)
+        clear = (first_copy[:, None] == width) | (
+            copy_score < ranked - (COPY_WINDOW + SCORE_MARGIN)
+        )
+        fits = valid & clear & alone[start : start + len(listed), None]
+        # Fitting is monotone in k (the window only widens), so the depth is the first misfit.
+        depths[start : start + len(listed)] = np.where(
+            fits.all(axis=1), width, np.argmin(fits, axis=1)
+        )
+    return depths
 
 
 def forget_older_half(cache: dict[Any, Any]) -> None:

@@ -26,7 +26,7 @@ from api.recommendations import Query, Recommendations, Result, recommend
 from api.snapshots import SnapshotHolder
 from snapshots.builder import Columns, TrackVector, write_columns, write_snapshot
 from snapshots.fresh import FreshSegment, FreshTrack
-from snapshots.index import LoadedSnapshot, unit
+from snapshots.index import COPY_WINDOW, SCORE_MARGIN, LoadedSnapshot, unit
 from snapshots.serving import ServingView
 from tests.catalogues import Catalogue
 from tests.fixtures.snapshots import make_v1
@@ -99,6 +99,21 @@ def test_copies_are_left_to_the_full_path(snapshot: LoadedSnapshot, catalogue: C
         assert bool(alone[row]) == (not has_copy), track_id
         if has_copy:
             assert plain_rows(view, row, 10) is None
+
+
+def test_plain_depths_follow_their_definition(snapshot: LoadedSnapshot) -> None:
+    alone = snapshot.alone()
+    depths = snapshot.plain_depths()
+    assert 0 < int(depths.max()) <= snapshot.width
+    for row in range(len(snapshot)):
+        listed, scores = snapshot.stored_list(row)
+        depth = 0
+        for k in range(1, snapshot.width + 1):
+            within = scores >= scores[k - 1] - COPY_WINDOW - SCORE_MARGIN
+            if not (alone[row] and listed[k - 1] >= 0 and all(alone[listed[within]])):
+                break
+            depth = k
+        assert depths[row] == depth, row
 
 
 def test_fresh_tracks_near_the_answer_leave_it_to_the_full_path(
