@@ -14,11 +14,13 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +29,16 @@ from annoy import AnnoyIndex
 from features.versions import RetrievalSpace
 from snapshots.coverage import measure
 from snapshots.errors import NothingToIndex
-from snapshots.knn import EXACT_MAX_ROWS, cell_neighbours, exact_neighbours, fit_cells
+from snapshots.knn import (
+    EXACT_MAX_ROWS,
+    FEW_BY_MAXIMUM,
+    MAX_PROBES,
+    cell_neighbours,
+    exact_neighbours,
+    fit_cells,
+    widen,
+)
+from snapshots.lines import Lines, LinesBuilder, compose, tag_pairs
 from snapshots.local import digest_file
 from snapshots.manifest import (
     DATA_FILES,
@@ -60,7 +71,7 @@ from snapshots.recall import (
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
 from snapshots.tag_cells import build_tag_cells
-from snapshots.text_index import build_postings, write_postings
+from snapshots.text_index import Fields, Postings, build_postings, write_postings
 from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
 
@@ -102,7 +113,8 @@ class BuiltSnapshot:
 
     folder: Path
     manifest: Manifest
-    #: Seconds each step of the build took (``annoy_s``, ``lists_s``, ``tune_s``).
+    #: Seconds each step of the build took (``annoy_s``, ``lists_s``, ``tune_s``...); the trees
+    #: and the lists are built at the same time, together in ``trees_and_lists_s``.
     timings: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -149,22 +161,14 @@ async def build_snapshot(
         raise NothingToIndex(msg)
     coverage = await measure(db, ks, model_version, read.ids)
     meta = await read_metadata(db, ks, read.ids)
-    rows = []
-    for track_id, tags, digest in zip(read.ids, read.tags, read.digests, strict=True):
-        found = meta.pop(track_id, {})
-        rows.append(
-            track_line(
-                track_id,
-                found.get("name"),
-                found.get("artists", ()),
-                found.get("album"),
-                tags,
-                isrc=found.get("isrc"),
-                audio_sha256=digest,
-            )
+    # Composed from the parts read, already encoded: one buffer, not a dict per track.
+    lines = LinesBuilder()
+    for row, track_id in enumerate(read.ids):
+        lines.add(
+            compose(track_id, meta.fields[row], read.tags[row], meta.isrc[row], read.digests[row])
         )
     del meta
-    columns = Columns(ids=read.ids, vectors=read.vectors, meta=rows)
+    columns = Columns(ids=read.ids, vectors=read.vectors, meta=lines.finish())
     del read
     return await asyncio.to_thread(
         write_columns,
@@ -239,14 +243,18 @@ class Columns:
 
     Attributes:
         ids: Track ids, unique, in any order.
-        vectors: ``(len(ids), dim)`` float32 raw vectors, row ``i`` for ``ids[i]``.
+        vectors: ``(len(ids), dim)`` float32 raw vectors, row ``i`` for ``ids[i]``;
+            :func:`write_columns` sorts and transforms them in place (a writeable, contiguous
+            float32 array is overwritten; pass a copy to keep it).
         meta: Per track its ``tracks.jsonl`` object (``track_id``, ``name``, ``artists``,
-            ``album``, ``tags`` as ``[tag, score]`` pairs best first).
+            ``album``, ``tags`` as ``[tag, score]`` pairs best first, see :func:`track_line`),
+            or those objects already encoded (:class:`~snapshots.lines.Lines`, line ``i`` for
+            ``ids[i]``), which a big catalogue takes far less memory as.
     """
 
     ids: list[str]
     vectors: npt.NDArray[np.float32]
-    meta: list[dict[str, Any]]
+    meta: list[dict[str, Any]] | Lines
 
 
 @dataclass(frozen=True)
@@ -322,6 +330,10 @@ def write_columns(
     if columns.vectors.ndim != 2 or columns.vectors.shape[0] != count:
         msg = f"vectors of shape {columns.vectors.shape} for {count} track ids"
         raise ValueError(msg)
+    lines = columns.meta if isinstance(columns.meta, Lines) else Lines.from_rows(columns.meta)
+    if len(lines) != count:
+        msg = f"{len(lines)} metadata lines for {count} track ids"
+        raise ValueError(msg)
     built_at = built_at or datetime.now(UTC)
     timings: dict[str, float] = {}
     clock = time.monotonic()
@@ -332,7 +344,12 @@ def write_columns(
             msg = f"track {columns.ids[after]!r} is given twice; rows need unique track ids"
             raise ValueError(msg)
     ordering = np.asarray(order, dtype=np.int64)
-    vectors = columns.vectors[ordering].astype(np.float32, copy=False)
+    # The vectors are sorted and transformed in the caller's array when it allows, so a
+    # catalogue's vectors are held once (the sorting copy lives only for this line).
+    vectors = columns.vectors
+    if vectors.dtype != np.float32 or not vectors.flags.writeable or not vectors.flags.c_contiguous:
+        vectors = vectors.astype(np.float32)
+    vectors[:] = vectors[ordering]
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         bad = columns.ids[order[int(np.argmin(finite))]]
@@ -357,23 +374,39 @@ def write_columns(
     index.set_seed(SEED)
     for row in range(count):
         index.add_item(row, vectors[row])
-    index.build(trees, n_jobs=jobs)
-    # Saving maps the file in place of the built trees: the lists are computed beside a
-    # file-backed index instead of a second copy of it on the heap.
-    index.save(str(workdir / INDEX_NAME))
-    timings["annoy_s"] = time.monotonic() - clock
-
-    clock = time.monotonic()
-    sample = sample_rows(count, options.recall_sample)
-    truth = exact_truth(vectors, sample)
-    timings["truth_s"] = time.monotonic() - clock
-    clock = time.monotonic()
-    lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
-    np.save(workdir / NEIGHBOURS_NAME, lists[0])
-    np.save(workdir / SCORES_NAME, lists[1])
-    width = int(lists[0].shape[1])
-    del lists
-    timings["lists_s"] = time.monotonic() - clock
+    added_s = time.monotonic() - clock
+    # ANNOY builds its trees without holding the GIL: the recall sample, the neighbour lists and
+    # the metadata files are made meanwhile, so each keeps busy the cores the other leaves idle.
+    with ThreadPoolExecutor(1, thread_name_prefix="annoy") as pool:
+        trees_built = pool.submit(_build_trees, index, trees, jobs, workdir / INDEX_NAME)
+        try:
+            lists_clock = time.monotonic()
+            sample = sample_rows(count, options.recall_sample)
+            truth = exact_truth(vectors, sample)
+            timings["truth_s"] = time.monotonic() - lists_clock
+            lists_clock = time.monotonic()
+            lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
+            np.save(workdir / NEIGHBOURS_NAME, lists[0])
+            np.save(workdir / SCORES_NAME, lists[1])
+            width = int(lists[0].shape[1])
+            del lists
+            timings["lists_s"] = time.monotonic() - lists_clock
+            lists_clock = time.monotonic()
+            postings = _write_rows(workdir, lines, columns.ids, order)
+            timings["rows_s"] = time.monotonic() - lists_clock
+            lists_clock = time.monotonic()
+            # The query nodes' search index, from the rows at hand: they need not decode them.
+            write_postings(workdir, postings)
+            del postings
+            timings["search_s"] = time.monotonic() - lists_clock
+            lists_clock = time.monotonic()
+            # Each tag's rows by cell, so a tag filter scores the cells that can matter.
+            build_tag_cells(workdir, vectors=vectors)
+            timings["tag_cells_s"] = time.monotonic() - lists_clock
+        finally:
+            # Waited for whatever happened: the trees' thread must not outlive the build.
+            timings["annoy_s"] = added_s + trees_built.result()
+    timings["trees_and_lists_s"] = time.monotonic() - clock
 
     clock = time.monotonic()
     start = trees * (truth.at + 1)
@@ -389,19 +422,6 @@ def write_columns(
     del index, vectors
     timings["tune_s"] = time.monotonic() - clock
 
-    clock = time.monotonic()
-    rows = [columns.meta[i] for i in order]
-    _write_rows(workdir, rows)
-    timings["rows_s"] = time.monotonic() - clock
-    clock = time.monotonic()
-    # The query nodes' search index, from the rows at hand: they need not decode every row.
-    write_postings(workdir, build_postings((r["name"], r["artists"], r["album"]) for r in rows))
-    del rows
-    timings["search_s"] = time.monotonic() - clock
-    clock = time.monotonic()
-    # Each tag's rows by cell, so a tag filter scores the cells that can matter (tag_cells).
-    build_tag_cells(workdir)
-    timings["tag_cells_s"] = time.monotonic() - clock
     clock = time.monotonic()
 
     recall = figures(
@@ -481,6 +501,15 @@ def to_retrieval_space(vectors: npt.NDArray[np.float32], transform: Transform) -
         block /= norms
 
 
+def _build_trees(index: AnnoyIndex, trees: int, jobs: int, path: Path) -> float:
+    # Seconds to build and save. Saving maps the file in place of the built trees: the search
+    # tuning runs beside a file-backed index instead of a second copy of it on the heap.
+    clock = time.monotonic()
+    index.build(trees, n_jobs=jobs)
+    index.save(str(path))
+    return time.monotonic() - clock
+
+
 def _neighbour_lists(
     vectors: npt.NDArray[np.float32], truth: Truth, options: BuildOptions
 ) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float]:
@@ -490,13 +519,17 @@ def _neighbour_lists(
         lists = exact_neighbours(vectors, np.arange(count, dtype=np.int64), options.neighbours)
         sampled = (lists[0][truth.rows], lists[1][truth.rows])
         return lists, 0, list_recall(truth, *sampled)
-    cells = fit_cells(vectors)
+    # A few probes usually reach the target: the nearest centres past those are found only
+    # when they are needed.
+    cells = fit_cells(vectors, keep=FEW_BY_MAXIMUM)
     probes = 1
     while True:
         sampled = cell_neighbours(vectors, cells, truth.at, probes, rows=truth.rows)
         recall = list_recall(truth, *sampled)
         if recall >= options.recall_target or probes > cells.max_probes:
             break
+        if probes == cells.max_probes and cells.max_probes < min(MAX_PROBES, cells.count):
+            cells = widen(vectors, cells)
         if probes == cells.max_probes and count > EXACT_FALLBACK_MAX_ROWS:
             break  # exact lists would cost n^2: state the recall the most probes reach
         # Past the most cells a row is listed in, the next step is exact search.
@@ -505,27 +538,56 @@ def _neighbour_lists(
     return lists, probes, recall
 
 
-def _write_rows(workdir: Path, rows: list[dict[str, Any]]) -> None:
-    # One JSON line per row, their byte offsets, and per lower-cased tag the rows carrying it.
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    tagged: dict[str, list[int]] = {}
-    position = 0
-    with (workdir / TRACKS_NAME).open("wb") as out:
-        for row, data in enumerate(rows):
-            line = (json.dumps(data, ensure_ascii=False) + "\n").encode()
+def _write_rows(workdir: Path, lines: Lines, ids: list[str], order: list[int]) -> Postings:
+    # Row i is line order[i]: the lines, their byte offsets, per lower-cased tag the rows
+    # carrying it, and the search index of names, artists and albums; each line is decoded once,
+    # here, and nothing is kept per row but the tag rows (compact int arrays).
+    offsets = np.zeros(len(order) + 1, dtype=np.int64)
+    tagged: dict[str, array[int]] = {}
+
+    def fields(out: BinaryIO) -> Iterator[Fields]:
+        position = 0
+        for row, source in enumerate(order):
+            line = lines.line(source)
+            data = _decoded(line, ids[source])
             out.write(line)
             position += len(line)
             offsets[row + 1] = position
             for tag in {str(name).lower() for name, _ in data["tags"]}:
-                tagged.setdefault(tag, []).append(row)
+                tagged.setdefault(tag, array("i")).append(row)
+            yield data["name"], data["artists"], data["album"]
+
+    with (workdir / TRACKS_NAME).open("wb") as out:
+        postings = build_postings(fields(out))
     np.save(workdir / OFFSETS_NAME, offsets)
     spans: dict[str, list[int]] = {}
-    flat: list[int] = []
+    flat: list[npt.NDArray[np.int32]] = []
+    total = 0
     for tag in sorted(tagged):
-        spans[tag] = [len(flat), len(flat) + len(tagged[tag])]
-        flat.extend(tagged[tag])
-    np.save(workdir / TAGGED_NAME, np.asarray(flat, dtype=np.int32))
+        spans[tag] = [total, total + len(tagged[tag])]
+        total += len(tagged[tag])
+        flat.append(np.frombuffer(tagged.pop(tag), dtype=np.int32))
+    np.save(workdir / TAGGED_NAME, np.concatenate(flat) if flat else np.zeros(0, np.int32))
     (workdir / TAGS_NAME).write_text(json.dumps(spans, sort_keys=True), encoding="utf-8")
+    return postings
+
+
+def _decoded(line: bytes, track_id: str) -> dict[str, Any]:
+    # A given line must be a row of ``tracks.jsonl`` for its track, ending the file's line.
+    try:
+        data = json.loads(line)
+        valid = (
+            line.endswith(b"\n")
+            and isinstance(data, dict)
+            and data.get("track_id") == track_id
+            and {"name", "artists", "album", "tags"} <= data.keys()
+        )
+    except ValueError:
+        valid = False
+    if not valid:
+        msg = f"track {track_id!r}: its metadata line is not a tracks.jsonl row for it"
+        raise ValueError(msg)
+    return data  # type: ignore[no-any-return]
 
 
 def _check_model_version(model_version: str) -> None:
@@ -564,7 +626,6 @@ def track_line(
     keys a response shows come first, in its order, so a query node sends most of a line as it
     is (see ``LoadedSnapshot.public_lines``).
     """
-    ordered = sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
     line: dict[str, Any] = {
         "track_id": track_id,
         "name": name,
@@ -575,7 +636,7 @@ def track_line(
     # query node collapses copies of one recording by these.
     if isrc is not None:
         line["isrc"] = isrc
-    line["tags"] = [[tag, round(float(score), 4)] for tag, score in ordered]
+    line["tags"] = tag_pairs(tags)
     if audio_sha256 is not None:
         line["audio_sha256"] = audio_sha256
     return line

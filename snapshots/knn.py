@@ -25,10 +25,13 @@ F32 = npt.NDArray[np.float32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 
-#: Score-matrix elements per block (64 MB of float32): bounds memory whatever the size.
-BLOCK_ELEMENTS = 1 << 24
+#: Score-matrix elements per block, shared by the workers (16 MB of float32, and a partition's
+#: int64 positions twice that): bounds memory whatever the size, and stays near the caches.
+BLOCK_ELEMENTS = 1 << 22
 #: Threads sharing the blocks of a search (each block's scores stay within BLOCK_ELEMENTS).
 WORKERS = max(1, min(4, os.cpu_count() or 1))
+#: Queries per block of an exact search.
+QUERY_BLOCK = 1024
 #: Up to this many rows, lists are computed exactly (a few seconds on two cores).
 EXACT_MAX_ROWS = 20_000
 #: Cells per square root of the row count. Assigning rows costs ``n * cells`` scores and
@@ -62,22 +65,62 @@ def top_k(scores: F32, k: int) -> tuple[I64, F32]:
 def exact_neighbours(vectors: F32, rows: I64, k: int) -> tuple[I32, F32]:
     """The exact ``k`` nearest rows of each of ``rows`` among all rows, never the row itself.
 
+    Queries go in blocks of :data:`QUERY_BLOCK` against tiles of the rows, so the rows are read
+    once per block of queries (not once per few queries), and a tile is partitioned only for the
+    queries it can improve: after the first tiles, most queries' k-th best already beats every
+    score of a tile, and a row maximum is many times cheaper than a partition.
+
     Returns:
         ``(len(rows), k')`` ids and scores with ``k' = min(k, n - 1)``, best first.
     """
     n = vectors.shape[0]
     width = min(k, n - 1)
-    ids = np.empty((len(rows), width), dtype=np.int32)
-    scores = np.empty((len(rows), width), dtype=np.float32)
-    block = max(1, BLOCK_ELEMENTS // max(n, 1))
-    for start in range(0, len(rows), block):
-        chunk = rows[start : start + block]
-        block_scores = vectors[chunk] @ vectors.T
-        block_scores[np.arange(len(chunk)), chunk] = -np.inf
-        found, values = top_k(block_scores, width)
-        ids[start : start + len(chunk)] = found
-        scores[start : start + len(chunk)] = values
-    return ids, scores
+    ids = np.zeros((len(rows), width), dtype=np.int32)
+    scores = np.full((len(rows), width), -np.inf, dtype=np.float32)
+    if width <= 0 or len(rows) == 0:
+        return ids, scores
+    queries = min(len(rows), QUERY_BLOCK)
+    tile = max(1, BLOCK_ELEMENTS // queries // WORKERS)
+    # Columns are split into one range per worker when the queries are too few to share out
+    # and the rows many.
+    few = -(-len(rows) // queries) < WORKERS
+    ranges = WORKERS if few and n >= WORKERS * tile else 1
+    cuts = np.linspace(0, n, ranges + 1).astype(np.int64)
+    found_ids = np.zeros((ranges, len(rows), width), dtype=np.int32)
+    found_scores = np.full((ranges, len(rows), width), -np.inf, dtype=np.float32)
+
+    def one(item: int) -> None:
+        block, part = divmod(item, ranges)
+        start = block * queries
+        chunk = rows[start : start + queries]
+        wanted = vectors[chunk]
+        best_ids = found_ids[part, start : start + queries]
+        best = found_scores[part, start : start + queries]
+        for low in range(int(cuts[part]), int(cuts[part + 1]), tile):
+            high = min(low + tile, int(cuts[part + 1]))
+            tile_scores = wanted @ vectors[low:high].T
+            own = np.flatnonzero((chunk >= low) & (chunk < high))
+            tile_scores[own, chunk[own] - low] = -np.inf
+            better = np.flatnonzero(tile_scores.max(axis=1) > best[:, -1])
+            if len(better) == 0:
+                continue
+            top, values = top_k(tile_scores[better], width)
+            if low == cuts[part]:  # the first tile: nothing to merge with
+                best_ids[better, : top.shape[1]] = top + low
+                best[better, : top.shape[1]] = values
+                continue
+            merged_ids = np.concatenate([best_ids[better], (top + low).astype(np.int32)], axis=1)
+            merged = np.concatenate([best[better], values], axis=1)
+            keep, kept = top_k(merged, width)
+            best_ids[better] = np.take_along_axis(merged_ids, keep, axis=1)
+            best[better] = kept
+
+    _in_threads(one, -(-len(rows) // queries) * ranges)
+    if ranges == 1:
+        return found_ids[0], found_scores[0]
+    merged_ids = np.concatenate(list(found_ids), axis=1)
+    keep, kept = top_k(np.concatenate(list(found_scores), axis=1), width)
+    return np.take_along_axis(merged_ids, keep, axis=1), kept
 
 
 @dataclass(frozen=True)
@@ -105,6 +148,8 @@ class Cells:
 
 #: Each row's nearest centres kept: the most probes a search can use before exact search.
 MAX_PROBES = 16
+#: Up to this many nearest centres are found by row maxima rather than a partition.
+FEW_BY_MAXIMUM = 4
 
 
 def _normalise(rows: F32) -> F32:
@@ -132,15 +177,33 @@ def _nearest_centres(vectors: F32, centres: F32, count: int) -> I32:
 
     def one(item: int) -> None:
         start = item * block
-        found, _ = top_k(vectors[start : start + block] @ centres.T, count)
-        out[start : start + block] = found
+        scores = vectors[start : start + block] @ centres.T
+        if count > FEW_BY_MAXIMUM:
+            out[start : start + block] = top_k(scores, count)[0]
+            return
+        # A few nearest, one row maximum at a time: several times cheaper than a partition.
+        at = np.arange(scores.shape[0])
+        for rank in range(min(count, scores.shape[1])):
+            best = np.argmax(scores, axis=1)
+            out[start : start + block, rank] = best
+            scores[at, best] = -np.inf
 
     _in_threads(one, -(-vectors.shape[0] // block))
     return out
 
 
-def fit_cells(vectors: F32, seed: int = 2017, *, per_root: float = CELLS_PER_ROOT) -> Cells:
-    """Spherical k-means with ``per_root * sqrt(n)`` centres on a sample; each row's nearest."""
+def fit_cells(
+    vectors: F32,
+    seed: int = 2017,
+    *,
+    per_root: float = CELLS_PER_ROOT,
+    keep: int = MAX_PROBES,
+) -> Cells:
+    """Spherical k-means with ``per_root * sqrt(n)`` centres on a sample; each row's nearest.
+
+    Each row keeps its ``keep`` nearest centres (at most :data:`MAX_PROBES`; :func:`widen`
+    finds more later, when more probes are needed).
+    """
     n = vectors.shape[0]
     count = max(1, int(round(per_root * np.sqrt(n))))
     rng = np.random.default_rng(seed)
@@ -159,8 +222,14 @@ def fit_cells(vectors: F32, seed: int = 2017, *, per_root: float = CELLS_PER_ROO
         sums[~filled] = sample[rng.choice(sample_size, size=int((~filled).sum()))]
         centres = _normalise(sums)
     return Cells(
-        centres=centres, nearest=_nearest_centres(vectors, centres, min(MAX_PROBES, count))
+        centres=centres, nearest=_nearest_centres(vectors, centres, min(keep, MAX_PROBES, count))
     )
+
+
+def widen(vectors: F32, cells: Cells, keep: int = MAX_PROBES) -> Cells:
+    """The same cells with each row's ``keep`` nearest centres (at most :data:`MAX_PROBES`)."""
+    count = min(keep, MAX_PROBES, cells.count)
+    return Cells(centres=cells.centres, nearest=_nearest_centres(vectors, cells.centres, count))
 
 
 def cell_neighbours(

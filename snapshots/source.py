@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from snapshots.lines import NO_FIELDS, Slots, encode_fields, encode_optional, encode_tags
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_BUCKETS, LEGACY_DIM, embedding_column
 
@@ -95,20 +95,21 @@ def checked_keyspace(name: str) -> str:
 
 @dataclass
 class ReadColumns:
-    """A model version's vectors as columns: ids, one float32 array, tags.
+    """A model version's vectors as columns: ids, one float32 array, encoded tags and digests.
 
     Attributes:
         ids: Track ids, in the order read.
         vectors: ``(len(ids), dim)`` float32, row ``i`` for ``ids[i]``.
-        tags: Row ``i``'s top tags.
+        tags: Row ``i``'s top tags, encoded (:func:`snapshots.lines.encode_tags`).
+        digests: Row ``i``'s audio sha256 when recorded, encoded
+            (:func:`snapshots.lines.encode_optional`: empty when not).
         skipped: Ids whose vector was not ``dim`` finite floats.
     """
 
     ids: list[str]
     vectors: npt.NDArray[np.float32]
-    tags: list[dict[str, float]]
-    #: Row ``i``'s audio sha256, when recorded.
-    digests: list[str | None] = field(default_factory=list)
+    tags: Slots = field(default_factory=Slots)
+    digests: Slots = field(default_factory=Slots)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -143,9 +144,10 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
     )
     stmt.fetch_size = PAGE_ROWS
     rows = _Rows(dim)
-    digests: list[str | None] = []
+    # Tags and digests are encoded as they are read: one buffer each, not objects per track.
+    digests = Slots()
     ids: list[str] = []
-    tags: list[dict[str, float]] = []
+    tags = Slots()
     where: dict[str, tuple[int, datetime]] = {}
     skipped: list[str] = []
 
@@ -164,14 +166,14 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
                 if seen[1] >= at:
                     continue
                 rows.data[seen[0]] = vector
-                tags[seen[0]] = dict(row["tags"] or {})
-                digests[seen[0]] = row["audio_sha256"]
+                tags.set(seen[0], encode_tags(row["tags"] or {}))
+                digests.set(seen[0], encode_optional(row["audio_sha256"]))
                 where[track_id] = (seen[0], at)
                 continue
             where[track_id] = (rows.append(vector), at)
             ids.append(track_id)
-            tags.append(dict(row["tags"] or {}))
-            digests.append(row["audio_sha256"])
+            tags.append(encode_tags(row["tags"] or {}))
+            digests.append(encode_optional(row["audio_sha256"]))
 
     await asyncio.gather(*(read_bucket(b) for b in range(EMBEDDING_BUCKETS)))
     if skipped:
@@ -185,21 +187,38 @@ async def read_columns(db: CassandraSession, ks: str, model_version: str) -> Rea
     return ReadColumns(ids, rows.data[: rows.count], tags, digests, skipped)
 
 
-async def read_metadata(
-    db: CassandraSession, ks: str, wanted: Iterable[str]
-) -> dict[str, dict[str, Any]]:
-    """Name, artists, album and ISRC of the ``wanted`` tracks (absent tracks are left out)."""
+@dataclass
+class Metadata:
+    """Name, artists, album and ISRC of tracks, encoded, row ``i`` for the ``i``-th wanted id.
+
+    Attributes:
+        fields: :func:`snapshots.lines.encode_fields` of each row (:data:`NO_FIELDS` for a
+            track the ``tracks`` table lacks).
+        isrc: :func:`snapshots.lines.encode_optional` of each row's ISRC.
+        found: How many of the wanted tracks the table holds.
+    """
+
+    fields: Slots
+    isrc: Slots
+    found: int
+
+
+async def read_metadata(db: CassandraSession, ks: str, wanted: Sequence[str]) -> Metadata:
+    """Name, artists, album and ISRC of the ``wanted`` tracks, in their order, encoded."""
     # One paged scan of the table is far cheaper than a query per track for a whole catalogue.
     stmt = await db.prepare(f"SELECT track_id, name, artists, album, isrc FROM {ks}.tracks")
     stmt.fetch_size = PAGE_ROWS
-    ids = set(wanted)
-    meta: dict[str, dict[str, Any]] = {}
-    async for row in db.stream(stmt):
-        if row["track_id"] in ids:
-            meta[row["track_id"]] = {
-                "name": row["name"],
-                "artists": tuple(row["artists"] or ()),
-                "album": row["album"],
-                "isrc": row["isrc"],
-            }
-    return meta
+    rows = {track_id: row for row, track_id in enumerate(wanted)}
+    fields, isrc = Slots(), Slots()
+    for _ in wanted:
+        fields.append(NO_FIELDS)
+        isrc.append(b"")
+    found = 0
+    async for record in db.stream(stmt):
+        row = rows.pop(record["track_id"], None)
+        if row is None:
+            continue
+        found += 1
+        fields.set(row, encode_fields(record["name"], record["artists"] or (), record["album"]))
+        isrc.set(row, encode_optional(record["isrc"]))
+    return Metadata(fields, isrc, found)

@@ -56,12 +56,14 @@ BOUND_MARGIN = 1e-4
 _SEED = 2017
 
 
-def build_tag_cells(folder: Path, seed: int = _SEED) -> None:
+def build_tag_cells(folder: Path, seed: int = _SEED, *, vectors: F32 | None = None) -> None:
     """Write the ``tag_*`` files of the snapshot in ``folder`` from its vectors and tag lists.
 
-    Reads the vectors mapped, a block at a time; the centres are fitted on a sample.
+    Reads the vectors mapped, a block at a time (or takes ``vectors``, those of ``folder``
+    already in memory); the centres are fitted on a sample.
     """
-    vectors: F32 = np.load(folder / VECTORS_NAME, mmap_mode="r")
+    if vectors is None:
+        vectors = np.load(folder / VECTORS_NAME, mmap_mode="r")
     tagged = np.load(folder / TAGGED_NAME)
     spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
     centres = fit_centres(vectors, seed)

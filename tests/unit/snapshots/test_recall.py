@@ -128,3 +128,32 @@ def test_a_big_build_missing_its_target_states_its_recall_instead_of_going_exact
     stored = np.load(tmp_path / "scores.npy")[truth.rows]
     measured = list_recall(truth, np.empty((0, 0), dtype=np.int32), stored)
     assert abs(measured - recall["lists"]) < 0.05
+
+
+def test_exact_search_in_tiles_and_column_ranges_is_exact(monkeypatch: Any) -> None:
+    import snapshots.knn
+
+    # Small blocks, two workers: queries in several blocks, columns in many tiles and two ranges.
+    monkeypatch.setattr(snapshots.knn, "BLOCK_ELEMENTS", 4096)
+    monkeypatch.setattr(snapshots.knn, "QUERY_BLOCK", 64)
+    monkeypatch.setattr(snapshots.knn, "WORKERS", 2)
+    vectors = _unit_rows(2000, 16, seed=5, clusters=20)
+    for rows in (sample_rows(2000, 50, seed=1), sample_rows(2000, 700, seed=2)):
+        ids, scores = exact_neighbours(vectors, rows, 12)
+        full = vectors[rows] @ vectors.T
+        full[np.arange(len(rows)), rows] = -np.inf
+        expected = -np.sort(-full, axis=1)[:, :12]
+        assert np.allclose(scores, expected, atol=1e-6)
+        assert np.allclose(np.take_along_axis(full, ids.astype(np.int64), axis=1), scores)
+        assert not (ids == rows[:, None]).any()
+
+
+def test_the_few_nearest_cells_by_maxima_are_the_first_of_the_many() -> None:
+    from snapshots.knn import widen
+
+    vectors = _unit_rows(3000, 16, seed=6, clusters=30)
+    few = fit_cells(vectors, keep=3)
+    many = widen(vectors, few)
+    assert (few.max_probes, many.max_probes) == (3, 16)
+    assert (many.nearest[:, :3] == few.nearest).all()
+    assert np.array_equal(many.nearest, fit_cells(vectors).nearest)
