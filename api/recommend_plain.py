@@ -16,11 +16,9 @@ fresh segment holds tracks.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from snapshots.index import COPY_WINDOW, F32, SCORE_MARGIN
+from snapshots.index import COPY_WINDOW, F32, SCORE_MARGIN, unit
 from snapshots.serving import CHEAP_FRESH, ServingView
 
 
@@ -29,23 +27,6 @@ def query_vector(vector: F32, weight: float) -> F32:
     query = (weight * vector.astype(np.float64)) / weight
     unit_query: F32 = (query / np.linalg.norm(query)).astype(np.float32)
     return unit_query
-
-
-def seed_vectors(vector: F32) -> tuple[F32, F32] | None:
-    """``unit(query_vector(vector, 1.0))`` and its own ``unit``, bit for bit, in fewer steps.
-
-    The weight 1 changes nothing, and ``np.linalg.norm`` of a vector is the square root of its
-    dot product with itself in its own precision, which is what ``unit`` divides by. ``None``
-    for a zero vector (``unit`` keeps it zero; it has no neighbours to speak of).
-    """
-    query = vector.astype(np.float64)
-    norm = math.sqrt(query.dot(query))
-    if norm == 0:
-        return None
-    once = (query / norm).astype(np.float32)
-    fresh: F32 = once / np.sqrt(once.dot(once))
-    stored: F32 = fresh / np.sqrt(fresh.dot(fresh))
-    return fresh, stored
 
 
 def plain_rows(view: ServingView, row: int, k: int) -> tuple[list[int], list[float]] | None:
@@ -67,8 +48,10 @@ def plain_rows(view: ServingView, row: int, k: int) -> tuple[list[int], list[flo
         return None
     listed, scores = snapshot.stored_list(row)
     if len(state):
-        seeds = seed_vectors(snapshot.row_vector(row))
+        # Scored as the engine scores fresh tracks; one within the window below the k-th
+        # would be read.
+        fresh_seed = unit(query_vector(snapshot.row_vector(row), 1.0))
         floor = float(scores[k - 1]) - COPY_WINDOW - SCORE_MARGIN
-        if seeds is None or float((state.vectors @ seeds[0]).max()) >= floor:
+        if float((state.vectors @ fresh_seed).max()) >= floor:
             return None
     return listed[:k].tolist(), scores[:k].tolist()
