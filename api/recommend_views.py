@@ -152,19 +152,16 @@ def _plain(request: web.Request, query: Query) -> web.Response | None:
     seed = query.seeds[0][0]
     row = snapshot.snapshot.row_of(seed)
     found = None if row is None else plain_rows(snapshot, row, query.k)
-    fragments = None if found is None else snapshot.snapshot.public_lines(found[0])
-    if found is None or fragments is None:
+    pieces = None if found is None else snapshot.snapshot.public_pieces(found[0])
+    if found is None or pieces is None:
         return None
     quoted = json.dumps(seed).encode()
     parts = [b'{"track_id": ', quoted, b', "tag": null, "seeds": [{"track_id": ', quoted]
     manifest = snapshot.manifest
     parts.append(_plain_head(manifest.version, manifest.model_version, query.k))
-    parts.extend(
-        [
-            fragment[:-1] + b', "score": %r, "duplicates": []}, ' % round(score, 6)
-            for fragment, score in zip(fragments, found[1], strict=True)
-        ]
-    )
+    for track, score in zip(pieces, found[1], strict=True):
+        parts += track
+        parts.append(b', "score": %r, "duplicates": []}, ' % round(score, 6))
     parts[-1] = parts[-1][:-2] + b"]}"
     return web.Response(body=b"".join(parts), content_type="application/json")
 

@@ -624,7 +624,7 @@ def track_line(
     Fixed key order; tags as ``[tag, score]`` pairs best first (a list, because JSON objects
     carry no order), so "top tags" are a prefix. 4 decimals is all a tag score carries. The
     keys a response shows come first, in its order, so a query node sends most of a line as it
-    is (see ``LoadedSnapshot.public_lines``).
+    is (see ``LoadedSnapshot.public_pieces``).
     """
     line: dict[str, Any] = {
         "track_id": track_id,

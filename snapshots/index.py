@@ -337,30 +337,34 @@ class LoadedSnapshot:
         start, end = self._offsets[row : row + 2].tolist()
         return bytes(self._lines[start : end - 1])  # without the newline
 
-    def public_lines(self, rows: npt.ArrayLike) -> list[bytes] | None:
-        """Rows' metadata as a response shows a track: one JSON object per row, undecoded.
+    def public_pieces(self, rows: npt.ArrayLike) -> list[tuple[bytes, ...]] | None:
+        """Rows' metadata as a response shows a track, undecoded, in pieces of bytes.
 
-        Its keys are ``track_id``, ``name``, ``artists``, ``album``, ``isrc`` and ``tags``: a
-        line as the builder writes it, with ``"isrc": null`` where it is unknown and cut before
-        the keys a response does not show. ``None`` when a line puts a known ISRC after the
-        tags, as builders did before responses were sent this way (or has no tags).
+        A row's pieces joined make its JSON object without the closing brace (a caller adds
+        fields). The object's keys are ``track_id``, ``name``, ``artists``, ``album``, ``isrc`` and
+        ``tags``: a line as the builder writes it, with ``"isrc": null`` where it is unknown
+        and cut before the keys a response does not show. ``None`` when a line puts a known
+        ISRC after the tags, as builders did before responses were sent this way (or has no
+        tags).
         """
         rows = np.asarray(rows, dtype=np.int64)
         lines = self._lines
-        found = []
+        found: list[tuple[bytes, ...]] = []
         for start, end in zip(
             self._offsets[rows].tolist(), self._offsets[rows + 1].tolist(), strict=True
         ):
-            # Keys, never text: a quote inside a string is escaped.
-            line = lines[start : end - 1]
-            tags = line.find(b', "tags": ')
-            isrc = line.find(b', "isrc": ')
+            end -= 2  # the closing brace and the newline
+            # Keys, never text: a quote inside a string is escaped. Searched in place.
+            tags = lines.find(b', "tags": ', start, end)
+            isrc = lines.find(b', "isrc": ', start, end)
             if tags < 0 or isrc > tags:
                 return None
+            cut = lines.rfind(_PRIVATE_KEYS, tags, end)
+            stop = end if cut < 0 else cut
             if isrc < 0:
-                line = line[:tags] + b', "isrc": null' + line[tags:]
-            cut = line.rfind(_PRIVATE_KEYS)
-            found.append(line if cut < 0 else line[:cut] + b"}")
+                found.append((lines[start:tags], b', "isrc": null', lines[tags:stop]))
+            else:
+                found.append((lines[start:stop],))
         return found
 
     def get(self, track_id: str) -> TrackInfo:
