@@ -12,7 +12,6 @@ others (:meth:`ServingView.is_cheap` is false) belong in a worker thread.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -153,24 +152,6 @@ class ServingView:
             Neighbour(item if isinstance(item, TrackInfo) else self.snapshot.info(item), score)
             for item, score in scored
         ]
-
-    def json_of(self, item: int | TrackInfo) -> bytes:
-        """A neighbour's metadata as a JSON object, undecoded when it is a snapshot row.
-
-        Its keys are ``track_id``, ``name``, ``artists``, ``album`` and ``tags``.
-        """
-        if isinstance(item, TrackInfo):
-            return json.dumps(
-                {
-                    "track_id": item.track_id,
-                    "name": item.name,
-                    "artists": list(item.artists),
-                    "album": item.album,
-                    "tags": [[t, round(float(p), 4)] for t, p in item.tags],
-                },
-                ensure_ascii=False,
-            ).encode()
-        return self.snapshot.line(item)
 
     def nearest(self, vector: Any, k: int, search_k: int | None = None) -> list[Neighbour]:
         """The ``k`` tracks nearest a retrieval-space vector, best first, scored exactly."""
