@@ -44,14 +44,14 @@ def plain_rows(view: ServingView, row: int, k: int) -> tuple[list[int], list[flo
     # Within the depth, every candidate the engine reads before it stops (all of them when
     # the list ends first) is a copy of nothing: each is a group of its own and the stop is
     # certain. (A copy by vector of one of them is in its stored list, which ``alone`` reads.)
-    if k < 1 or snapshot.plain_depths()[row] < k or len(state) > CHEAP_FRESH:
+    if k < 1 or snapshot.plain_depth(row) < k or len(state) > CHEAP_FRESH:
         return None
-    listed, scores = snapshot.stored_list(row)
+    listed, scores = snapshot.stored_head(row, k)
     if len(state):
         # Scored as the engine scores fresh tracks; one within the window below the k-th
         # would be read.
         fresh_seed = unit(query_vector(snapshot.row_vector(row), 1.0))
-        floor = float(scores[k - 1]) - COPY_WINDOW - SCORE_MARGIN
+        floor = scores[k - 1] - COPY_WINDOW - SCORE_MARGIN
         if float((state.vectors @ fresh_seed).max()) >= floor:
             return None
-    return listed[:k].tolist(), scores[:k].tolist()
+    return listed, scores

@@ -155,15 +155,29 @@ def _plain(request: web.Request, query: Query) -> web.Response | None:
     pieces = None if found is None else snapshot.snapshot.public_pieces(found[0])
     if found is None or pieces is None:
         return None
-    quoted = json.dumps(seed).encode()
-    parts = [b'{"track_id": ', quoted, b', "tag": null, "seeds": [{"track_id": ', quoted]
     manifest = snapshot.manifest
-    parts.append(_plain_head(manifest.version, manifest.model_version, query.k))
-    for track, score in zip(pieces, found[1], strict=True):
-        parts += track
-        parts.append(b', "score": %r, "duplicates": []}, ' % round(score, 6))
-    parts[-1] = parts[-1][:-2] + b"]}"
-    return web.Response(body=b"".join(parts), content_type="application/json")
+    quoted = json.dumps(seed).encode()
+    # "%.6f" rounds each score's exact value to 6 decimals, as round(score, 6) does: the
+    # same numbers as the general path's, written with their trailing zeros.
+    results = _RESULT_TAIL.join([_RESULT % pair for pair in zip(pieces, found[1], strict=True)])
+    body = b"".join(
+        (
+            b'{"track_id": ',
+            quoted,
+            b', "tag": null, "seeds": [{"track_id": ',
+            quoted,
+            _plain_head(manifest.version, manifest.model_version, query.k),
+            results,
+            b', "duplicates": []}]}',
+        )
+    )
+    return web.Response(body=body, content_type="application/json")
+
+
+#: A result of :func:`_plain`'s answer from its track's public part and its score; what
+#: follows the score up to the next result's track.
+_RESULT = b'%b, "score": %.6f'
+_RESULT_TAIL = b', "duplicates": []}, '
 
 
 @functools.lru_cache(maxsize=1024)
@@ -187,20 +201,35 @@ def _result_bytes(snapshot: ServingView, result: Result) -> bytes:
 
 
 def _simple_get(request: web.Request) -> Query | None:
-    """``GET /recommend?track_id=ID[&k=N]``, the commonest form, without the model's cost.
+    """``GET /recommend?track_id=ID[&k=N]``, the commonest form, read from the raw query.
 
-    ``None`` for any other form; the result is what ``RecommendParams`` would give.
+    ``None`` for any other form, or anything the general parser would decode or reject
+    (escapes, a k out of range...); otherwise the query ``RecommendParams`` would give.
     """
-    names = request.query.keys()
-    if not all(n in ("track_id", "k") for n in names):
+    seed = raw_k = None
+    for part in request.rel_url.raw_query_string.split("&"):
+        name, _, value = part.partition("=")
+        if name == "track_id" and seed is None:
+            seed = value
+        elif name == "k" and raw_k is None:
+            raw_k = value
+        else:
+            return None
+    if (
+        not seed
+        or len(seed) > MAX_TRACK_ID
+        or not seed.isascii()
+        or "%" in seed
+        or "+" in seed
+        or seed != seed.strip()
+    ):
         return None
-    seeds = [v.strip() for v in request.query.getall("track_id", []) if v.strip()]
-    if len(seeds) != 1 or len(seeds[0]) > MAX_TRACK_ID or len(request.query.getall("k", [])) > 1:
+    if raw_k is None:
+        return Query(((seed, 1.0),), k=DEFAULT_K)
+    # Signs, spaces, other scripts' digits: as the general parser reads them.
+    if not (raw_k.isascii() and raw_k.isdigit() and 1 <= int(raw_k) <= MAX_K):
         return None
-    raw_k = request.query.get("k", "")
-    if raw_k and not (raw_k.isascii() and raw_k.isdigit()):
-        return None  # signs, spaces, other scripts' digits: as the model reads them
-    return Query(((seeds[0], 1.0),), k=int(raw_k) if raw_k else DEFAULT_K)
+    return Query(((seed, 1.0),), k=int(raw_k))
 
 
 async def recommend_get(request: web.Request) -> web.Response:
@@ -209,6 +238,9 @@ async def recommend_get(request: web.Request) -> web.Response:
     The tracks that sound most like the seeds, best first; every ``POST /recommend`` field is
     a query parameter too (lists repeat it: ``exclude_artist=A&exclude_artist=B``).
     """
+    simple = _simple_get(request)
+    if simple is not None:
+        return _plain(request, simple) or await _recommend(request, simple, None)
     if not any(v.strip() for v in request.query.getall("track_id", [])):
         raise json_error(web.HTTPBadRequest, "track_id is required")
     raw_k = request.query.get("k", "")
@@ -222,9 +254,6 @@ async def recommend_get(request: web.Request) -> web.Response:
             ) from None
         if not 1 <= k <= MAX_K:
             raise json_error(web.HTTPBadRequest, f"k must be between 1 and {MAX_K}, got {k}")
-    simple = _simple_get(request)
-    if simple is not None:
-        return _plain(request, simple) or await _recommend(request, simple, None)
     data = from_query(request.query, RecommendParams.model_fields)
     if not raw_k:
         data.pop("k", None)

@@ -223,15 +223,17 @@ def _load() -> str:
 def bench_app(folder: Path) -> web.Application:
     """The query node's routes over a local snapshot, plus two bench-only routes.
 
-    ``/bench/constant`` answers a constant JSON body the size of a ``k=10`` answer: the floor
-    of this framework and process. ``/bench/swap`` loads the snapshot folder again and swaps it
-    in, as a broadcast would.
+    ``/bench/constant`` answers a constant JSON body, a ``k=10`` answer as ``/recommend`` sends
+    it: the floor of this framework and process. ``/bench/swap`` loads the snapshot folder
+    again and swaps it in, as a broadcast would.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from api.blas import blas_threads
     from api.errors import json_errors
     from api.keys import holder_key, queries_key, settings_key
+    from api.recommend_views import answer, answer_json
+    from api.recommendations import Query
     from api.routes import setup_routes
     from api.snapshots import SnapshotHolder
     from config.settings import Settings
@@ -249,23 +251,15 @@ def bench_app(folder: Path) -> web.Application:
         app[holder_key].swap(await load_snapshot(folder))
         view = app[holder_key].current
         assert view is not None
+        # The very answer /recommend sends for one track: a floor of the same size and shape.
         some = view.snapshot.info(0).track_id
+        found = await answer(view, Query(((some, 1.0),), k=10))
         body = {
             "track_id": some,
-            "snapshot": view.version,
-            "model": view.manifest.model_version,
             "tag": None,
-            "results": [
-                {
-                    "track_id": n.track_id,
-                    "name": n.track.name,
-                    "artists": list(n.track.artists),
-                    "album": n.track.album,
-                    "tags": [[t, round(s, 4)] for t, s in n.track.tags],
-                    "score": round(n.score, 6),
-                }
-                for n in view.neighbours(some, 10)
-            ],
+            "seeds": [{"track_id": some, "weight": 1.0}],
+            "negative": [],
+            **answer_json(view, 10, found),
         }
         constant["body"] = json.dumps(body).encode()
 

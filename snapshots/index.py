@@ -77,12 +77,25 @@ SCORE_MARGIN = 1e-5
 _DEPTH_BLOCK = 8192
 #: The keys of a metadata line after the ones a response shows, from the first of them.
 _PRIVATE_KEYS = b', "audio_sha256": '
+#: Keys of a metadata line as ``track_line`` writes them: keys, never text, since every quote
+#: inside a JSON string is escaped.
+_TAGS_KEY = b', "tags": '
+_ISRC_KEY = b', "isrc": '
+#: What a response shows of a track whose line has no ISRC.
+_NULL_ISRC = b', "isrc": null'
 #: A copy key in a metadata line as ``track_line`` writes it (JSON, values without quotes).
 _COPY_KEY = re.compile(rb'"(isrc|audio_sha256)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _mapped(path: Path) -> Any:
     return np.asarray(np.load(path, mmap_mode="r"))
+
+
+def _flat(array: npt.NDArray[Any], item: str) -> memoryview:
+    """A C-contiguous array's memory as a flat view of ``item``-s (``struct`` codes)."""
+    if array.size == 0:
+        return memoryview(b"").cast(item)  # a view with a 0 in its shape cannot be cast
+    return memoryview(array).cast("B").cast(item)
 
 
 @dataclass(frozen=True)
@@ -179,7 +192,9 @@ class LoadedSnapshot:
         try:
             # Plain array views of the mappings: np.memmap's own indexing is slow Python.
             self._vectors: F32 = _mapped(folder / VECTORS_NAME)
-            self._ids: npt.NDArray[np.bytes_] = _mapped(folder / IDS_NAME)
+            # Copied into memory (a few bytes a track): every query by id searches it, and
+            # a private copy this size gets huge pages, so its search meets few cold pages.
+            self._ids: npt.NDArray[np.bytes_] = np.array(_mapped(folder / IDS_NAME))
             self._offsets: I64 = _mapped(folder / OFFSETS_NAME)
             self._lists: npt.NDArray[np.int32] = _mapped(folder / NEIGHBOURS_NAME)
             self._scores: F32 = _mapped(folder / SCORES_NAME)
@@ -235,6 +250,13 @@ class LoadedSnapshot:
         self._copies_lock = threading.Lock()
         self._alone: npt.NDArray[np.bool_] | None = None
         self._depths: npt.NDArray[np.int32] | None = None
+        self._public: I64 | None = None
+        # Flat views of the same memory for the commonest query's few reads: indexing one
+        # gives a Python number without a numpy call (a few microseconds each in a busy node).
+        self._list_items = _flat(self._lists, "i")
+        self._score_items = _flat(self._scores, "f")
+        self._depth_items: memoryview | None = None
+        self._public_items: memoryview | None = None
         self._alone_lock = threading.Lock()
         self._lock = threading.Lock()
         self._active = 0
@@ -299,8 +321,8 @@ class LoadedSnapshot:
         key = track_id.encode()
         if not key or len(key) > self._ids.dtype.itemsize:
             return None
-        # The key in the array's own dtype: otherwise numpy converts the whole array.
-        row = int(np.searchsorted(self._ids, np.array(key, dtype=self._ids.dtype)))
+        # A key no longer than the ids is cast to their dtype, not the whole array to its.
+        row = int(self._ids.searchsorted(key))
         if row < len(self._ids) and self._ids[row] == key:
             return row
         return None
@@ -337,35 +359,44 @@ class LoadedSnapshot:
         start, end = self._offsets[row : row + 2].tolist()
         return bytes(self._lines[start : end - 1])  # without the newline
 
-    def public_pieces(self, rows: npt.ArrayLike) -> list[tuple[bytes, ...]] | None:
-        """Rows' metadata as a response shows a track, undecoded, in pieces of bytes.
+    def public_pieces(self, rows: Sequence[int]) -> list[bytes] | None:
+        """Rows' metadata as a response shows a track, undecoded.
 
-        A row's pieces joined make its JSON object without the closing brace (a caller adds
-        fields). The object's keys are ``track_id``, ``name``, ``artists``, ``album``, ``isrc`` and
-        ``tags``: a line as the builder writes it, with ``"isrc": null`` where it is unknown
-        and cut before the keys a response does not show. ``None`` when a line puts a known
-        ISRC after the tags, as builders did before responses were sent this way (or has no
-        tags).
+        Each is a row's JSON object without the closing brace (a caller adds fields). Its
+        keys are ``track_id``, ``name``, ``artists``, ``album``, ``isrc`` and ``tags``: a line as
+        the builder writes it, with ``"isrc": null`` where it is unknown and cut before the keys
+        a response does not show (see :meth:`public_spans`). ``None`` when a row's line cannot
+        be sent this way.
         """
-        rows = np.asarray(rows, dtype=np.int64)
+        if self._public_items is None:
+            self._public_items = _flat(self.public_spans(), "q")
+        spans = self._public_items
         lines = self._lines
-        found: list[tuple[bytes, ...]] = []
-        for start, end in zip(
-            self._offsets[rows].tolist(), self._offsets[rows + 1].tolist(), strict=True
-        ):
-            end -= 2  # the closing brace and the newline
-            # Keys, never text: a quote inside a string is escaped. Searched in place.
-            tags = lines.find(b', "tags": ', start, end)
-            isrc = lines.find(b', "isrc": ', start, end)
-            if tags < 0 or isrc > tags:
+        found: list[bytes] = []
+        for row in rows:
+            start, split, cut = spans[3 * row : 3 * row + 3].tolist()
+            if cut < 0:
                 return None
-            cut = lines.rfind(_PRIVATE_KEYS, tags, end)
-            stop = end if cut < 0 else cut
-            if isrc < 0:
-                found.append((lines[start:tags], b', "isrc": null', lines[tags:stop]))
+            if split == cut:
+                found.append(lines[start:cut])
             else:
-                found.append((lines[start:stop],))
+                found.append(lines[start:split] + _NULL_ISRC + lines[split:cut])
         return found
+
+    def public_spans(self) -> I64:
+        """Per row, where its line starts, where its public part is split and where it ends.
+
+        File positions, computed once, by :meth:`warm` (24 bytes a row). A row's public part is
+        its line from ``start`` up to ``cut``, before the keys a response does not show; where
+        the line has no ISRC, ``"isrc": null`` goes in at ``split``, before the tags (otherwise
+        ``split == cut``). ``cut`` is -1 for a line that cannot be sent this way: no tags, or a
+        known ISRC after them, as builders wrote lines before responses were sent from them.
+        """
+        if self._public is None:
+            with self._alone_lock:
+                if self._public is None:
+                    self._public = _public_spans(self._lines, np.asarray(self._offsets))
+        return self._public
 
     def get(self, track_id: str) -> TrackInfo:
         """The row of a track.
@@ -511,6 +542,12 @@ class LoadedSnapshot:
         """
         return self._lists[row], self._scores[row]
 
+    def stored_head(self, row: int, k: int) -> tuple[list[int], list[float]]:
+        """The first ``k`` (at most :attr:`width`) of a row's stored neighbours and scores."""
+        start = row * self.width
+        stop = start + min(k, self.width)
+        return self._list_items[start:stop].tolist(), self._score_items[start:stop].tolist()
+
     def top_scores(self, rows: npt.ArrayLike) -> F32:
         """The best stored score of each of ``rows``: how close its nearest other track is."""
         if self.width == 0:
@@ -565,6 +602,13 @@ class LoadedSnapshot:
                 if self._depths is None:
                     self._depths = _plain_depths(self._lists, self._scores, alone)
         return self._depths
+
+    def plain_depth(self, row: int) -> int:
+        """:meth:`plain_depths` of one row."""
+        if self._depth_items is None:
+            self._depth_items = _flat(self.plain_depths(), "i")
+        depth: int = self._depth_items[row]
+        return depth
 
     def _find_copies(self) -> dict[int, frozenset[int]]:
         by_key: dict[tuple[bytes, bytes], list[int]] = {}
@@ -627,6 +671,7 @@ class LoadedSnapshot:
                 while handle.read(_WARM_CHUNK):
                     pass
         self.plain_depths()
+        self.public_spans()
         step = max(1, len(self) // _WARM_QUERIES)
         for row in range(0, len(self), step)[:_WARM_QUERIES]:
             self.nearest_rows(self._vectors[row], 10, exclude=row)
@@ -690,6 +735,36 @@ def _plain_depths(
             fits.all(axis=1), width, np.argmin(fits, axis=1)
         )
     return depths
+
+
+def _public_spans(lines: Any, offsets: I64) -> I64:
+    """:meth:`LoadedSnapshot.public_spans`, from the keys' positions in the whole file."""
+    count = len(offsets) - 1
+    ends = offsets[1:] - 2  # the closing brace and the newline
+
+    def positions(key: bytes) -> tuple[I64, I64]:
+        found = np.fromiter((m.start() for m in re.finditer(re.escape(key), lines)), np.int64)
+        return found, np.searchsorted(offsets, found, side="right") - 1
+
+    tags_at, tag_rows = positions(_TAGS_KEY)
+    isrc_at, isrc_rows = positions(_ISRC_KEY)
+    private_at, private_rows = positions(_PRIVATE_KEYS)
+    tags = np.full(count, np.iinfo(np.int64).max, dtype=np.int64)
+    tags[tag_rows] = tags_at
+    isrc = np.full(count, -1, dtype=np.int64)
+    isrc[isrc_rows] = isrc_at
+    servable = (np.bincount(tag_rows, minlength=count) == 1) & (
+        np.bincount(isrc_rows, minlength=count) <= 1
+    )
+    servable &= isrc < tags
+    cut = ends.copy()
+    after = private_at > tags[private_rows]
+    cut[private_rows[after]] = private_at[after]
+    spans = np.empty((count, 3), dtype=np.int64)
+    spans[:, 0] = offsets[:-1]
+    spans[:, 1] = np.where(isrc >= 0, cut, tags)
+    spans[:, 2] = np.where(servable, cut, -1)
+    return spans
 
 
 def forget_older_half(cache: dict[Any, Any]) -> None:

@@ -141,9 +141,9 @@ def test_fresh_tracks_near_the_answer_leave_it_to_the_full_path(
     assert answered > 0
 
 
-def _objects(pieces: list[tuple[bytes, ...]] | None) -> list[Any]:
+def _objects(pieces: list[bytes] | None) -> list[Any]:
     assert pieces is not None
-    return [json.loads(b"".join(track) + b"}") for track in pieces]
+    return [json.loads(track + b"}") for track in pieces]
 
 
 def test_public_pieces_are_the_tracks_json(snapshot: LoadedSnapshot, tmp_path: Path) -> None:
