@@ -152,32 +152,28 @@ def _plain(request: web.Request, query: Query) -> web.Response | None:
     seed = query.seeds[0][0]
     row = snapshot.snapshot.row_of(seed)
     found = None if row is None else plain_rows(snapshot, row, query.k)
-    pieces = None if found is None else snapshot.snapshot.public_pieces(found[0])
-    if found is None or pieces is None:
+    if found is None:
+        return None
+    # "%.6f" rounds each score's exact value to 6 decimals, as round(score, 6) does: the
+    # same numbers as the general path's, written with their trailing zeros.
+    tails = [_RESULT_TAIL % score for score in found[1]]
+    tails[-1] = tails[-1][:-2]  # no comma after the last result
+    pieces = snapshot.snapshot.public_pieces(found[0], tails)
+    if pieces is None:
         return None
     manifest = snapshot.manifest
     quoted = json.dumps(seed).encode()
-    # "%.6f" rounds each score's exact value to 6 decimals, as round(score, 6) does: the
-    # same numbers as the general path's, written with their trailing zeros.
-    results = _RESULT_TAIL.join([_RESULT % pair for pair in zip(pieces, found[1], strict=True)])
+    head = _plain_head(manifest.version, manifest.model_version, query.k)
     body = b"".join(
-        (
-            b'{"track_id": ',
-            quoted,
-            b', "tag": null, "seeds": [{"track_id": ',
-            quoted,
-            _plain_head(manifest.version, manifest.model_version, query.k),
-            results,
-            b', "duplicates": []}]}',
-        )
+        [b'{"track_id": ', quoted, b', "tag": null, "seeds": [{"track_id": ', quoted, head]
+        + pieces
+        + [b"]}"]
     )
     return web.Response(body=body, content_type="application/json")
 
 
-#: A result of :func:`_plain`'s answer from its track's public part and its score; what
-#: follows the score up to the next result's track.
-_RESULT = b'%b, "score": %.6f'
-_RESULT_TAIL = b', "duplicates": []}, '
+#: What follows a result's track in :func:`_plain`'s answer: its score and no duplicates.
+_RESULT_TAIL = b', "score": %.6f, "duplicates": []}, '
 
 
 @functools.lru_cache(maxsize=1024)

@@ -359,28 +359,32 @@ class LoadedSnapshot:
         start, end = self._offsets[row : row + 2].tolist()
         return bytes(self._lines[start : end - 1])  # without the newline
 
-    def public_pieces(self, rows: Sequence[int]) -> list[bytes] | None:
-        """Rows' metadata as a response shows a track, undecoded.
+    def public_pieces(
+        self, rows: Sequence[int], tails: Sequence[bytes] | None = None
+    ) -> list[bytes] | None:
+        """Rows' metadata as a response shows a track, undecoded, as pieces of bytes to join.
 
-        Each is a row's JSON object without the closing brace (a caller adds fields). Its
-        keys are ``track_id``, ``name``, ``artists``, ``album``, ``isrc`` and ``tags``: a line as
-        the builder writes it, with ``"isrc": null`` where it is unknown and cut before the keys
-        a response does not show (see :meth:`public_spans`). ``None`` when a row's line cannot
-        be sent this way.
+        A row's pieces make its JSON object without the closing brace, and ``tails[i]`` (when
+        given) follows row ``i``'s: the caller's fields. The object's keys are ``track_id``,
+        ``name``, ``artists``, ``album``, ``isrc`` and ``tags``: a line as the builder writes it,
+        with ``"isrc": null`` where it is unknown and cut before the keys a response does not
+        show (see :meth:`public_spans`). ``None`` when a row's line cannot be sent this way.
         """
         if self._public_items is None:
             self._public_items = _flat(self.public_spans(), "q")
         spans = self._public_items
         lines = self._lines
         found: list[bytes] = []
-        for row in rows:
+        for i, row in enumerate(rows):
             start, split, cut = spans[3 * row : 3 * row + 3].tolist()
             if cut < 0:
                 return None
             if split == cut:
                 found.append(lines[start:cut])
             else:
-                found.append(lines[start:split] + _NULL_ISRC + lines[split:cut])
+                found += (lines[start:split], _NULL_ISRC, lines[split:cut])
+            if tails is not None:
+                found.append(tails[i])
         return found
 
     def public_spans(self) -> I64:
