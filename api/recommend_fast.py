@@ -38,6 +38,7 @@ from api.recommendations import (
 from snapshots.fresh import FRESH_ROW_BASE, FreshState
 from snapshots.index import F32, TrackInfo, unit
 from snapshots.serving import CHEAP_FRESH, ServingView, merge_by_score
+from snapshots.tag_query import FIRST_CELL_ROWS, TAG_ROW_BUDGET, WHOLE_TAG_ROWS
 
 #: A tag subset up to this share of the catalogue is scored whole; beyond, it is visited by
 #: cell (or, in a snapshot without cells, most candidates of an ANN search carry the tag and the
@@ -45,15 +46,6 @@ from snapshots.serving import CHEAP_FRESH, ServingView, merge_by_score
 EXACT_TAG_SHARE = 0.1
 #: Rows scored exactly before the work is worth a worker thread (about a millisecond).
 LOOP_ROWS = 8192
-#: A tag's rows scored whole at most (when the snapshot has cells to visit instead): a fixed
-#: budget, whatever the catalogue's size.
-WHOLE_TAG_ROWS = LOOP_ROWS
-#: Rows of a common tag scored at most per query (visited by cell, best bound first); past
-#: them the answer is the best of the rows scored (approximate).
-TAG_ROW_BUDGET = 32_768
-#: Rows of the first cells a tag query visits; each further round visits as many again as
-#: all before it, so the rounds are few.
-FIRST_CELL_ROWS = 256
 #: Candidates are prepared (vectors, copies by vector) this many at a time.
 _BLOCK = 64
 #: Up to this many candidates (a stored list), all are prepared at once and read without the

@@ -48,6 +48,7 @@ from snapshots.manifest import (
     Manifest,
 )
 from snapshots.tag_cells import TagCells
+from snapshots.tag_query import WHOLE_TAG_ROWS, best_in_cells
 from snapshots.transform import Transform, to_retrieval_space, transform_from_dict
 
 F32 = npt.NDArray[np.float32]
@@ -496,7 +497,9 @@ class LoadedSnapshot:
 
         The stored list answers when at least ``k`` of it carry the tag (any tagged track
         outside it scores lower than all of it); otherwise the rows carrying the tag are scored
-        exactly, a bounded amount of work that never searches the whole catalogue.
+        exactly, a bounded amount of work that never searches the whole catalogue: all of a
+        rare tag's, or a common tag's by cell within a budget (see
+        :func:`snapshots.tag_query.best_in_cells`).
         """
         _check_k(k)
         row = self._row(track_id)
@@ -512,6 +515,9 @@ class LoadedSnapshot:
                     (int(i), float(s))
                     for i, s in zip(listed[carries][:k], scores[carries][:k], strict=True)
                 ]
+        if self.tag_cells is not None and len(rows) > WHOLE_TAG_ROWS:
+            query = unit(self._vectors[row])
+            return best_in_cells(self.tag_cells, self._vectors, tag, query, k, exclude=row)
         return self.subset_rows(self._vectors[row], rows, k, exclude=row)
 
     def subset_rows(

@@ -18,12 +18,14 @@ import pytest
 
 from api.recommend_fast import answer_by_list, plan
 from api.recommendations import Filters, Query, Recommendations, recommend
+from snapshots import index as index_module
 from snapshots.builder import TrackVector, write_snapshot
 from snapshots.fresh import FreshSegment
 from snapshots.index import LoadedSnapshot
 from snapshots.manifest import MANIFEST_NAME, TAG_CELL_FILES, Manifest
 from snapshots.serving import ServingView
 from snapshots.tag_cells import TagCells
+from snapshots.tag_query import best_in_cells
 from tests.catalogues import Catalogue
 from tests.unit.recommend.test_fast_path import _same
 
@@ -191,3 +193,36 @@ def test_cell_files_that_disagree_are_refused(clustered: LoadedSnapshot, tmp_pat
     with pytest.raises(ValueError, match="disagree"):
         TagCells.open(clustered.folder, spans)
     assert TagCells.open(tmp_path, spans) is None  # no files: an older snapshot
+
+
+def test_a_common_tag_outside_recommend_is_walked_by_cell(
+    clustered: LoadedSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cells = clustered.tag_cells
+    assert cells is not None
+    vectors = np.stack([clustered.row_vector(r) for r in range(len(clustered))])
+    rows = clustered.tagged_rows("common")
+    for seed in SEEDS:
+        row = clustered.row_of(seed)
+        assert row is not None
+        query = clustered.row_vector(row)
+        others = rows[rows != row]
+        exact = others[np.argsort(-(vectors[others] @ query), kind="stable")][:10]
+        # With room for every row of the tag, the cells' answer is the exact one.
+        found = best_in_cells(cells, vectors, "common", query, 10, exclude=row, budget=len(rows))
+        assert [r for r, _ in found] == exact.tolist()
+        scores = [s for _, s in found]
+        assert scores == sorted(scores, reverse=True)
+        # Within a budget far below the tag's rows it still gives k rows carrying the tag.
+        short = best_in_cells(cells, vectors, "common", query, 10, exclude=row, budget=BUDGET)
+        assert len(short) == 10 and all(r in set(others.tolist()) for r, _ in short)
+    # ``with_tag`` takes that path for a tag above the whole-scoring size (lowered here to
+    # below this tag's rows), within the default budget: here the exact answer.
+    monkeypatch.setattr(index_module, "WHOLE_TAG_ROWS", len(rows) // 2)
+    for seed in SEEDS[:5]:
+        row = clustered.row_of(seed)
+        assert row is not None
+        others = rows[rows != row]
+        exact = others[np.argsort(-(vectors[others] @ clustered.row_vector(row)), kind="stable")]
+        found = [n.track_id for n in clustered.with_tag(seed, 5, "common")]
+        assert found == [clustered.info(int(r)).track_id for r in exact[:5]]
