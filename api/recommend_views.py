@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -196,36 +197,28 @@ def _result_bytes(snapshot: ServingView, result: Result) -> bytes:
     return track[:-1] + tail.encode() + json.dumps(list(result.duplicates)).encode() + b"}"
 
 
+#: ``track_id=ID[&k=N]`` in either order with nothing a parser would decode: an id of
+#: unreserved characters, a k of 1 to 3 digits without a leading zero.
+_SIMPLE_ID = rf"([A-Za-z0-9:_.~-]{{1,{MAX_TRACK_ID}}})"
+_SIMPLE_K = r"([1-9][0-9]{0,2})"
+_SIMPLE = re.compile(
+    rf"track_id={_SIMPLE_ID}(?:&k={_SIMPLE_K})?|k={_SIMPLE_K}&track_id={_SIMPLE_ID}"
+)
+
+
 def _simple_get(request: web.Request) -> Query | None:
     """``GET /recommend?track_id=ID[&k=N]``, the commonest form, read from the raw query.
 
     ``None`` for any other form, or anything the general parser would decode or reject
     (escapes, a k out of range...); otherwise the query ``RecommendParams`` would give.
     """
-    seed = raw_k = None
-    for part in request.rel_url.raw_query_string.split("&"):
-        name, _, value = part.partition("=")
-        if name == "track_id" and seed is None:
-            seed = value
-        elif name == "k" and raw_k is None:
-            raw_k = value
-        else:
-            return None
-    if (
-        not seed
-        or len(seed) > MAX_TRACK_ID
-        or not seed.isascii()
-        or "%" in seed
-        or "+" in seed
-        or seed != seed.strip()
-    ):
+    found = _SIMPLE.fullmatch(request.rel_url.raw_query_string)
+    if found is None:
         return None
-    if raw_k is None:
-        return Query(((seed, 1.0),), k=DEFAULT_K)
-    # Signs, spaces, other scripts' digits: as the general parser reads them.
-    if not (raw_k.isascii() and raw_k.isdigit() and 1 <= int(raw_k) <= MAX_K):
-        return None
-    return Query(((seed, 1.0),), k=int(raw_k))
+    seed = found[1] or found[4]
+    raw_k = found[2] or found[3]
+    k = DEFAULT_K if raw_k is None else int(raw_k)
+    return Query(((seed, 1.0),), k=k) if k <= MAX_K else None
 
 
 async def recommend_get(request: web.Request) -> web.Response:
