@@ -24,7 +24,7 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -92,11 +92,11 @@ def _mapped(path: Path) -> Any:
     return np.asarray(np.load(path, mmap_mode="r"))
 
 
-def _flat(array: npt.NDArray[Any], item: str) -> memoryview:
+def _flat(array: npt.NDArray[Any], item: Literal["i", "q", "f"]) -> memoryview[Any]:
     """A C-contiguous array's memory as a flat view of ``item``-s (``struct`` codes)."""
     if array.size == 0:
         return memoryview(b"").cast(item)  # a view with a 0 in its shape cannot be cast
-    return memoryview(array).cast("B").cast(item)
+    return array.data.cast("B").cast(item)
 
 
 @dataclass(frozen=True)
@@ -254,10 +254,10 @@ class LoadedSnapshot:
         self._public: I64 | None = None
         # Flat views of the same memory for the commonest query's few reads: indexing one
         # gives a Python number without a numpy call (a few microseconds each in a busy node).
-        self._list_items = _flat(self._lists, "i")
-        self._score_items = _flat(self._scores, "f")
-        self._depth_items: memoryview | None = None
-        self._public_items: memoryview | None = None
+        self._list_items: memoryview[Any] = _flat(self._lists, "i")
+        self._score_items: memoryview[Any] = _flat(self._scores, "f")
+        self._depth_items: memoryview[Any] | None = None
+        self._public_items: memoryview[Any] | None = None
         self._alone_lock = threading.Lock()
         self._lock = threading.Lock()
         self._active = 0
@@ -556,7 +556,9 @@ class LoadedSnapshot:
         """The first ``k`` (at most :attr:`width`) of a row's stored neighbours and scores."""
         start = row * self.width
         stop = start + min(k, self.width)
-        return self._list_items[start:stop].tolist(), self._score_items[start:stop].tolist()
+        # The scores' view holds floats ("f"); typeshed types every view's tolist() as ints.
+        scores = cast(list[float], self._score_items[start:stop].tolist())
+        return self._list_items[start:stop].tolist(), scores
 
     def top_scores(self, rows: npt.ArrayLike) -> F32:
         """The best stored score of each of ``rows``: how close its nearest other track is."""

@@ -224,5 +224,5 @@ def test_a_common_tag_outside_recommend_is_walked_by_cell(
         assert row is not None
         others = rows[rows != row]
         exact = others[np.argsort(-(vectors[others] @ clustered.row_vector(row)), kind="stable")]
-        found = [n.track_id for n in clustered.with_tag(seed, 5, "common")]
-        assert found == [clustered.info(int(r)).track_id for r in exact[:5]]
+        named = [n.track_id for n in clustered.with_tag(seed, 5, "common")]
+        assert named == [clustered.info(int(r)).track_id for r in exact[:5]]
