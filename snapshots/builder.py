@@ -34,6 +34,7 @@ from snapshots.knn import (
     EXACT_MAX_ROWS,
     FEW_BY_MAXIMUM,
     MAX_PROBES,
+    Cells,
     cell_neighbours,
     exact_neighbours,
     fit_cells,
@@ -394,7 +395,7 @@ def write_columns(
             truth = exact_truth(vectors, sample)
             timings["truth_s"] = time.monotonic() - lists_clock
             lists_clock = time.monotonic()
-            lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
+            lists, probes, list_recall_value, cells = _neighbour_lists(vectors, truth, options)
             np.save(workdir / NEIGHBOURS_NAME, lists[0])
             np.save(workdir / SCORES_NAME, lists[1])
             width = int(lists[0].shape[1])
@@ -409,8 +410,11 @@ def write_columns(
             del postings
             timings["search_s"] = time.monotonic() - lists_clock
             lists_clock = time.monotonic()
-            # Each tag's rows by cell, so a tag filter scores the cells that can matter.
-            build_tag_cells(workdir, vectors=vectors)
+            # Each tag's rows by cell, so a tag filter scores the cells that can matter: the
+            # lists' cells, assigned once (fitted here when the lists were exact).
+            cells = cells or fit_cells(vectors, keep=1)
+            build_tag_cells(workdir, cells=(cells.centres, cells.nearest[:, 0], cells.cosine))
+            del cells
             timings["tag_cells_s"] = time.monotonic() - lists_clock
         finally:
             # Waited for whatever happened: the trees' thread must not outlive the build.
@@ -521,13 +525,14 @@ def _build_trees(index: AnnoyIndex, trees: int, jobs: int, path: Path) -> float:
 
 def _neighbour_lists(
     vectors: npt.NDArray[np.float32], truth: Truth, options: BuildOptions
-) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float]:
+) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float, Cells | None]:
     # Exact for small snapshots; otherwise the fewest probes reaching the target on the sample.
+    # Returns the lists, the probes, their recall on the sample and the cells (if any).
     count = vectors.shape[0]
     if count <= EXACT_MAX_ROWS:
         lists = exact_neighbours(vectors, np.arange(count, dtype=np.int64), options.neighbours)
         sampled = (lists[0][truth.rows], lists[1][truth.rows])
-        return lists, 0, list_recall(truth, *sampled)
+        return lists, 0, list_recall(truth, *sampled), None
     # A few probes usually reach the target: the nearest centres past those are found only
     # when they are needed.
     cells = fit_cells(vectors, keep=FEW_BY_MAXIMUM)
@@ -544,7 +549,7 @@ def _neighbour_lists(
         # Past the most cells a row is listed in, the next step is exact search.
         probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
     lists = cell_neighbours(vectors, cells, options.neighbours, probes)
-    return lists, probes, recall
+    return lists, probes, recall, cells
 
 
 def _write_rows(workdir: Path, lines: Lines, ids: list[str], order: list[int]) -> Postings:
