@@ -15,6 +15,7 @@ recall and more work; the builder picks the fewest that reach its recall target 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,6 +159,18 @@ class Cells:
 MAX_PROBES = 16
 #: Up to this many nearest centres are found by row maxima rather than a partition.
 FEW_BY_MAXIMUM = 4
+#: A row is scored against at most this many times the mean rows of a cell (and at least
+#: CAP_MIN), whatever the probes: above what a few probes of k-means cells list on spread data,
+#: so mostly the cells that clustered or duplicated data overfill are cut (see :func:`pieces`),
+#: and listing costs at most ``n * cap`` scores on any data.
+CAP_PER_MEAN = 8
+CAP_MIN = 1024
+#: Of the rows a row of an overfull cell is scored against, 1 / CORE_SHARE are the rows of
+#: the cell nearest its centre, the same for every piece (see :func:`cell_neighbours`).
+CORE_SHARE = 2
+#: Fixed random directions an overfull cell is cut along (see :func:`pieces`), and their seed.
+PROJECTIONS = 8
+PROJECTION_SEED = 2017
 #: Coarse groups whose cells a row is scored against (see :func:`fit_cells`). On 100k clustered
 #: rows (2000 clusters, 36 groups), a row's nearest cell was found in its 2, 4, 8 nearest groups
 #: for 93%, 98%, 99.5% of the rows, and the lists' recall at 2 probes was 0.92, 0.98, 0.995.
@@ -374,12 +387,39 @@ def cell_neighbours(
     by_home = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[by_home], np.arange(cells.count + 1))
 
+    cap = candidate_cap(n, cells.count, probes)
+    projections: list[F32] = []
+    lock = threading.Lock()
+
+    def projected() -> F32:
+        # Every row on a few fixed random directions, made once, when a cell first needs cutting.
+        with lock:
+            if not projections:
+                directions = np.random.default_rng(PROJECTION_SEED).standard_normal(
+                    (vectors.shape[1], PROJECTIONS)
+                )
+                projections.append(vectors @ directions.astype(np.float32))
+        return projections[0]
+
     def one(cell: int) -> None:
         slots = by_home[home_bounds[cell] : home_bounds[cell + 1]]
         if len(slots) == 0:
             return
+        every = listed_rows[bounds[cell] : bounds[cell + 1]]  # sorted; holds the queries
+        if len(every) <= cap:
+            score_against(slots, every)
+            return
+        # The rows nearest the centre join every piece: on near-copies of one vector they are
+        # the copies with the least noise, which are every copy's nearest.
+        near = top_k((vectors[every] @ cells.centres[cell])[None, :], cap // CORE_SHARE)[0][0]
+        core = np.sort(every[near])
+        for piece in pieces(projected(), every, cap - len(core)):
+            # The queries of the piece (each row is in one piece of its nearest cell).
+            mine = np.isin(wanted[slots], every[piece])
+            score_against(slots[mine], np.union1d(every[piece], core))
+
+    def score_against(slots: I64, candidates: I64) -> None:
         queries = wanted[slots]
-        candidates = listed_rows[bounds[cell] : bounds[cell + 1]]  # sorted; holds the queries
         pool = vectors[candidates]
         block = max(1, BLOCK_ELEMENTS // max(len(candidates), 1) // WORKERS)
         for start in range(0, len(queries), block):
@@ -394,3 +434,36 @@ def cell_neighbours(
     _in_threads(one, cells.count)
     out_ids[~np.isfinite(out_scores)] = -1
     return out_ids, out_scores
+
+
+def candidate_cap(n: int, cells: int, probes: int) -> int:
+    """The most rows a row is scored against in :func:`cell_neighbours` (see :func:`pieces`)."""
+    del probes  # more probes list a row in more cells, not against more rows
+    return max(CAP_MIN, int(CAP_PER_MEAN * n / max(cells, 1)))
+
+
+def pieces(projections: F32, rows: I64, cap: int) -> list[I64]:
+    """Positions in sorted ``rows`` cut into pieces of at most ``cap`` rows, each sorted.
+
+    Clustered or duplicated data can put most rows in a few cells whatever the centres (a
+    blob of near-copies of one vector has no structure k-means can split evenly), and scoring
+    a cell's rows against each other costs its size squared. A cell over ``cap`` is halved at
+    the median of its rows' ``projections`` on one fixed random direction, each half on the
+    next direction, until every piece fits: rows near each other stay together more often than
+    not, and a row is scored against at most ``cap`` rows, whatever the data. The recall this
+    costs is measured on the sample like any other (:func:`snapshots.recall.list_recall`).
+    """
+    if len(rows) <= cap:
+        return [np.arange(len(rows), dtype=np.int64)]
+    done: list[I64] = []
+    todo = [(np.arange(len(rows), dtype=np.int64), 0)]
+    while todo:
+        part, depth = todo.pop()
+        if len(part) <= cap:
+            done.append(np.sort(part))
+            continue
+        values = projections[rows[part], depth % projections.shape[1]]
+        order = np.argsort(values, kind="stable")
+        half = len(part) // 2
+        todo += [(part[order[:half]], depth + 1), (part[order[half:]], depth + 1)]
+    return sorted(done, key=lambda piece: int(piece[0]))
