@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,7 +90,7 @@ _ROWS_CHUNK = 1024
 #: The members every ``tracks.jsonl`` row has.
 _LINE_KEYS = frozenset({"name", "artists", "album", "tags"})
 #: The standard JSON decoder's scanner: one value from a position of a string, and its end.
-_SCAN = json.JSONDecoder().scan_once
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 #: BLAS threads per matrix product while the trees are built beside (see write_columns).
 SIDE_BLAS_THREADS = 1
 #: Rows per block when z-scoring and normalising in place.
@@ -418,7 +418,7 @@ def write_columns(
             # Each tag's rows by cell, so a tag filter scores the cells that can matter: the
             # lists' cells, assigned once (fitted here when the lists were exact).
             cells = cells or fit_cells(vectors, keep=1)
-            build_tag_cells(workdir, cells=(cells.centres, cells.nearest[:, 0], cells.cosine))
+            build_tag_cells(workdir, assigned=(cells.centres, cells.nearest[:, 0], cells.cosine))
             del cells
             timings["tag_cells_s"] = time.monotonic() - lists_clock
         finally:

@@ -63,20 +63,20 @@ def build_tag_cells(
     seed: int = _SEED,
     *,
     vectors: F32 | None = None,
-    cells: tuple[F32, npt.NDArray[np.integer[Any]], F32] | None = None,
+    assigned: tuple[F32, npt.NDArray[np.integer[Any]], F32] | None = None,
 ) -> None:
     """Write the ``tag_*`` files of the snapshot in ``folder`` from its vectors and tag lists.
 
     Reads the vectors mapped, a block at a time (or takes ``vectors``, those of ``folder``
-    already in memory); the centres are fitted on a sample. Or takes ``cells``: the centres,
+    already in memory); the centres are fitted on a sample. Or takes ``assigned``: the centres,
     each row's cell and its cosine to the cell's centre, as the builder's neighbour-list cells
     already hold them (:func:`snapshots.knn.fit_cells`), so the rows are not assigned twice. A
     row's cell need not be its nearest centre: the bounds use each cell's own least cosine.
     """
     tagged = np.load(folder / TAGGED_NAME)
     spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
-    if cells is not None:
-        centres, cell, cosine = cells
+    if assigned is not None:
+        centres, cell, cosine = assigned
     else:
         if vectors is None:
             vectors = np.load(folder / VECTORS_NAME, mmap_mode="r")
