@@ -279,15 +279,16 @@ def _assign(vectors: F32, centres: F32, groups: _Groups, count: int) -> tuple[I3
         rows = vectors[start : start + block]
         near, _ = _best_columns(rows @ groups.coarse.T, probes)
         scores = np.full((len(rows), probes, width), -np.inf, dtype=np.float32)
-        for probe in range(probes):
-            column = near[:, probe]
-            order = np.argsort(column, kind="stable")
-            bounds = np.searchsorted(column[order], np.arange(groups.coarse.shape[0] + 1))
-            for group in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
-                at = order[bounds[group] : bounds[group + 1]]
-                size = int(groups.sizes[group])
-                cells = groups.members[group, :size]
-                scores[at, probe, :size] = rows[at] @ centres[cells].T
+        # One product per group for every row probing it, whichever its rank among the row's
+        # groups: a few large products rather than many small ones.
+        flat = near.reshape(-1)
+        order = np.argsort(flat, kind="stable")
+        bounds = np.searchsorted(flat[order], np.arange(groups.coarse.shape[0] + 1))
+        for group in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
+            at, probe = np.divmod(order[bounds[group] : bounds[group + 1]], probes)
+            size = int(groups.sizes[group])
+            cells = groups.members[group, :size]
+            scores[at, probe, :size] = rows[at] @ centres[cells].T
         picked, values = _best_columns(scores.reshape(len(rows), -1), count)
         probe_of, slot = np.divmod(picked, width)
         found = groups.members[np.take_along_axis(near, probe_of, axis=1), slot]
