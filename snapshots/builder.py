@@ -11,20 +11,22 @@ order; row ``i`` of every file is the same track.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
-from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from annoy import AnnoyIndex
+from threadpoolctl import threadpool_limits
 
 from features.versions import RetrievalSpace
 from snapshots.coverage import measure
@@ -33,6 +35,7 @@ from snapshots.knn import (
     EXACT_MAX_ROWS,
     FEW_BY_MAXIMUM,
     MAX_PROBES,
+    Cells,
     cell_neighbours,
     exact_neighbours,
     fit_cells,
@@ -71,7 +74,7 @@ from snapshots.recall import (
 )
 from snapshots.source import checked_keyspace, current_mark, read_columns, read_metadata
 from snapshots.tag_cells import build_tag_cells
-from snapshots.text_index import Fields, Postings, build_postings, write_postings
+from snapshots.text_index import Postings, PostingsBuilder, sorted_unique, write_postings
 from snapshots.transform import MIN_STD, Identity, Transform, ZScore, retrieval_space_of
 from stores.cassandra import CassandraSession
 
@@ -84,6 +87,14 @@ SEARCH_K_GROWTH = 256
 #: Above this many rows, lists that miss the target with every probe stay as they are (and the
 #: manifest states their recall) instead of falling back to exact search, which costs n^2.
 EXACT_FALLBACK_MAX_ROWS = 100_000
+#: Metadata lines joined and written at once.
+_ROWS_CHUNK = 1024
+#: The members every ``tracks.jsonl`` row has.
+_LINE_KEYS = frozenset({"name", "artists", "album", "tags"})
+#: The standard JSON decoder's scanner: one value from a position of a string, and its end.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+#: BLAS threads per matrix product while the trees are built beside (see write_columns).
+SIDE_BLAS_THREADS = 1
 #: Rows per block when z-scoring and normalising in place.
 _BLOCK_ROWS = 65_536
 
@@ -377,7 +388,13 @@ def write_columns(
     added_s = time.monotonic() - clock
     # ANNOY builds its trees without holding the GIL: the recall sample, the neighbour lists and
     # the metadata files are made meanwhile, so each keeps busy the cores the other leaves idle.
-    with ThreadPoolExecutor(1, thread_name_prefix="annoy") as pool:
+    # BLAS gets one thread per call meanwhile: the trees hold the cores already, and BLAS's own
+    # threads, spinning while they wait for work, took CPU time from them (at 100k rows the
+    # side work cost 12.2 CPU-seconds with them and 8.5 without, for the same results).
+    with (
+        threadpool_limits(SIDE_BLAS_THREADS, user_api="blas"),
+        ThreadPoolExecutor(1, thread_name_prefix="annoy") as pool,
+    ):
         trees_built = pool.submit(_build_trees, index, trees, jobs, workdir / INDEX_NAME)
         try:
             lists_clock = time.monotonic()
@@ -385,7 +402,7 @@ def write_columns(
             truth = exact_truth(vectors, sample)
             timings["truth_s"] = time.monotonic() - lists_clock
             lists_clock = time.monotonic()
-            lists, probes, list_recall_value = _neighbour_lists(vectors, truth, options)
+            lists, probes, list_recall_value, cells = _neighbour_lists(vectors, truth, options)
             np.save(workdir / NEIGHBOURS_NAME, lists[0])
             np.save(workdir / SCORES_NAME, lists[1])
             width = int(lists[0].shape[1])
@@ -400,8 +417,11 @@ def write_columns(
             del postings
             timings["search_s"] = time.monotonic() - lists_clock
             lists_clock = time.monotonic()
-            # Each tag's rows by cell, so a tag filter scores the cells that can matter.
-            build_tag_cells(workdir, vectors=vectors)
+            # Each tag's rows by cell, so a tag filter scores the cells that can matter: the
+            # lists' cells, assigned once (fitted here when the lists were exact).
+            cells = cells or fit_cells(vectors, keep=1)
+            build_tag_cells(workdir, assigned=(cells.centres, cells.nearest[:, 0], cells.cosine))
+            del cells
             timings["tag_cells_s"] = time.monotonic() - lists_clock
         finally:
             # Waited for whatever happened: the trees' thread must not outlive the build.
@@ -512,13 +532,14 @@ def _build_trees(index: AnnoyIndex, trees: int, jobs: int, path: Path) -> float:
 
 def _neighbour_lists(
     vectors: npt.NDArray[np.float32], truth: Truth, options: BuildOptions
-) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float]:
+) -> tuple[tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]], int, float, Cells | None]:
     # Exact for small snapshots; otherwise the fewest probes reaching the target on the sample.
+    # Returns the lists, the probes, their recall on the sample and the cells (if any).
     count = vectors.shape[0]
     if count <= EXACT_MAX_ROWS:
         lists = exact_neighbours(vectors, np.arange(count, dtype=np.int64), options.neighbours)
         sampled = (lists[0][truth.rows], lists[1][truth.rows])
-        return lists, 0, list_recall(truth, *sampled)
+        return lists, 0, list_recall(truth, *sampled), None
     # A few probes usually reach the target: the nearest centres past those are found only
     # when they are needed.
     cells = fit_cells(vectors, keep=FEW_BY_MAXIMUM)
@@ -535,41 +556,118 @@ def _neighbour_lists(
         # Past the most cells a row is listed in, the next step is exact search.
         probes = probes * 2 if probes * 2 <= cells.max_probes else cells.max_probes + 1
     lists = cell_neighbours(vectors, cells, options.neighbours, probes)
-    return lists, probes, recall
+    return lists, probes, recall, cells
 
 
 def _write_rows(workdir: Path, lines: Lines, ids: list[str], order: list[int]) -> Postings:
     # Row i is line order[i]: the lines, their byte offsets, per lower-cased tag the rows
     # carrying it, and the search index of names, artists and albums; each line is decoded once,
     # here, and nothing is kept per row but the tag rows (compact int arrays).
+    source = np.asarray(order, dtype=np.int64)
+    starts = lines.offsets[source] if len(source) else np.zeros(0, dtype=np.int64)
+    ends = lines.offsets[source + 1] if len(source) else np.zeros(0, dtype=np.int64)
     offsets = np.zeros(len(order) + 1, dtype=np.int64)
-    tagged: dict[str, array[int]] = {}
-
-    def fields(out: BinaryIO) -> Iterator[Fields]:
-        position = 0
-        for row, source in enumerate(order):
-            line = lines.line(source)
-            data = _decoded(line, ids[source])
-            out.write(line)
-            position += len(line)
-            offsets[row + 1] = position
-            for tag in {str(name).lower() for name, _ in data["tags"]}:
-                tagged.setdefault(tag, array("i")).append(row)
-            yield data["name"], data["artists"], data["album"]
-
+    np.cumsum(ends - starts, out=offsets[1:])
+    tags = _TagRows()
+    postings = PostingsBuilder()
+    data = lines.data
     with (workdir / TRACKS_NAME).open("wb") as out:
-        postings = build_postings(fields(out))
+        for first in range(0, len(order), _ROWS_CHUNK):
+            spans = zip(
+                starts[first : first + _ROWS_CHUNK].tolist(),
+                ends[first : first + _ROWS_CHUNK].tolist(),
+                strict=True,
+            )
+            chunk = [data[start:end] for start, end in spans]
+            out.write(b"".join(chunk))
+            with _collector_paused():
+                rows = _decoded_lines(
+                    chunk, [ids[source] for source in order[first : first + _ROWS_CHUNK]]
+                )
+                tags.add(rows, first)
+                postings.add(
+                    [row_data["name"] for row_data in rows],
+                    [row_data["artists"] for row_data in rows],
+                    [row_data["album"] for row_data in rows],
+                )
     np.save(workdir / OFFSETS_NAME, offsets)
-    spans: dict[str, list[int]] = {}
-    flat: list[npt.NDArray[np.int32]] = []
-    total = 0
-    for tag in sorted(tagged):
-        spans[tag] = [total, total + len(tagged[tag])]
-        total += len(tagged[tag])
-        flat.append(np.frombuffer(tagged.pop(tag), dtype=np.int32))
-    np.save(workdir / TAGGED_NAME, np.concatenate(flat) if flat else np.zeros(0, np.int32))
-    (workdir / TAGS_NAME).write_text(json.dumps(spans, sort_keys=True), encoding="utf-8")
-    return postings
+    tags.write(workdir)
+    return postings.finish()
+
+
+class _TagRows:
+    # Per lower-cased tag the rows carrying it, collected a batch of rows at a time as flat
+    # (tag number, row) pairs, sorted and deduplicated at the end (a row carrying "Rock" and
+    # "rock" is listed once): no Python set or list per row.
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, int] = {}  # a tag as a row holds it -> its lower-cased form's
+        self._lowered: dict[str, int] = {}  # lower-cased tag -> number
+        self._pairs: list[npt.NDArray[np.int64]] = []
+
+    def _number(self, name: str) -> int:
+        lowered = name.lower()
+        number = self._numbers[name] = self._lowered.setdefault(lowered, len(self._lowered))
+        return number
+
+    def add(self, rows: list[dict[str, Any]], first: int) -> None:
+        names = [name for row in rows for name, _ in row["tags"]]
+        names = [name if type(name) is str else str(name) for name in names]
+        known = self._numbers
+        numbers = np.asarray(
+            [known[name] if name in known else self._number(name) for name in names],
+            dtype=np.int64,
+        )
+        per_row = np.fromiter((len(row["tags"]) for row in rows), dtype=np.int64, count=len(rows))
+        self._pairs.append(numbers << 32 | np.repeat(np.arange(first, first + len(rows)), per_row))
+
+    def write(self, workdir: Path) -> None:
+        tags = sorted(self._lowered)
+        rank = np.empty(len(tags), dtype=np.int64)
+        rank[[self._lowered[tag] for tag in tags]] = np.arange(len(tags))
+        pairs = np.concatenate([np.zeros(0, dtype=np.int64), *self._pairs])
+        keys = sorted_unique(rank[pairs >> 32] << 32 | (pairs & 0xFFFFFFFF))
+        ends = np.cumsum(np.bincount(keys >> 32, minlength=len(tags))).tolist()
+        spans = {tag: [start, end] for tag, start, end in zip(tags, [0, *ends], ends, strict=False)}
+        np.save(workdir / TAGGED_NAME, (keys & 0xFFFFFFFF).astype(np.int32))
+        (workdir / TAGS_NAME).write_text(json.dumps(spans, sort_keys=True), encoding="utf-8")
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    # A batch's decoded rows (a dict and a few lists each, no cycles) are young objects the
+    # cyclic collector would traverse again and again while they live, a few milliseconds:
+    # about a quarter of the rows step at 100k rows. Left as it was found, on or off.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _decoded_lines(lines: list[bytes], track_ids: list[str]) -> list[dict[str, Any]]:
+    # Each line as _decoded takes it. Scanned by the JSON decoder's own scanner, each line must
+    # be one object ending right before its newline, for its track, with every member: checked
+    # for the whole batch at once, without json.loads' wrapper per line (working out the
+    # encoding, skipping whitespace), which cost several times the scan itself. A batch that
+    # fails goes line by line through _decoded, which raises for the line at fault.
+    try:
+        texts = [line.decode() for line in lines]
+        scanned = [_SCAN(text, 0) for text in texts]
+    except (StopIteration, ValueError):
+        texts, scanned = [], []
+    if len(scanned) == len(lines) and all(
+        end == len(text) - 1
+        and text.endswith("\n")
+        and type(data) is dict
+        and data.get("track_id") == track_id
+        and data.keys() >= _LINE_KEYS
+        for (data, end), text, track_id in zip(scanned, texts, track_ids, strict=True)
+    ):
+        return [data for data, _ in scanned]
+    return [_decoded(line, track_id) for line, track_id in zip(lines, track_ids, strict=True)]
 
 
 def _decoded(line: bytes, track_id: str) -> dict[str, Any]:

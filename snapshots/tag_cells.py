@@ -3,7 +3,8 @@
 Reads a snapshot folder's ``vectors.npy``, ``tagged.npy`` and ``tags.json`` (to build) or the
 ``tag_*`` files (:data:`snapshots.manifest.TAG_CELL_FILES`, to serve); writes the ``tag_*``
 files. The rows are grouped around ``4 sqrt(n)`` unit centres (spherical k-means on a
-sample), each row in its nearest cell:
+sample; the builder passes its neighbour-list cells, :func:`snapshots.knn.fit_cells`), each row
+in its nearest cell (or, from those, a near-nearest one):
 
 - ``tag_centres.npy``: ``(cells, dim)`` float32 unit centres;
 - ``tag_rows.npy``: ``tagged.npy`` with each tag's rows ordered by cell, then row (the spans of
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,18 +58,30 @@ BOUND_MARGIN = 1e-4
 _SEED = 2017
 
 
-def build_tag_cells(folder: Path, seed: int = _SEED, *, vectors: F32 | None = None) -> None:
+def build_tag_cells(
+    folder: Path,
+    seed: int = _SEED,
+    *,
+    vectors: F32 | None = None,
+    assigned: tuple[F32, npt.NDArray[np.integer[Any]], F32] | None = None,
+) -> None:
     """Write the ``tag_*`` files of the snapshot in ``folder`` from its vectors and tag lists.
 
     Reads the vectors mapped, a block at a time (or takes ``vectors``, those of ``folder``
-    already in memory); the centres are fitted on a sample.
+    already in memory); the centres are fitted on a sample. Or takes ``assigned``: the centres,
+    each row's cell and its cosine to the cell's centre, as the builder's neighbour-list cells
+    already hold them (:func:`snapshots.knn.fit_cells`), so the rows are not assigned twice. A
+    row's cell need not be its nearest centre: the bounds use each cell's own least cosine.
     """
-    if vectors is None:
-        vectors = np.load(folder / VECTORS_NAME, mmap_mode="r")
     tagged = np.load(folder / TAGGED_NAME)
     spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
-    centres = fit_centres(vectors, seed)
-    cell, cosine = assign(vectors, centres)
+    if assigned is not None:
+        centres, cell, cosine = assigned
+    else:
+        if vectors is None:
+            vectors = np.load(folder / VECTORS_NAME, mmap_mode="r")
+        centres = fit_centres(vectors, seed)
+        cell, cosine = assign(vectors, centres)
     rows = np.empty_like(tagged)
     entries: list[npt.NDArray[np.float64]] = []
     for start, end in sorted(tuple(span) for span in spans.values()):

@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import overload
 
@@ -31,6 +32,8 @@ from snapshots.manifest import (
 )
 
 _TOKEN = re.compile(r"\w+")
+#: A token, or a line break (between the names of a batch, see PostingsBuilder.add).
+_TOKEN_OR_BREAK = re.compile(r"\w+|\n")
 #: Fields of a posting, in its two low bits.
 NAME, ARTIST, ALBUM = 0, 1, 2
 #: What the postings are built from, per row: name, artists, album.
@@ -68,35 +71,109 @@ class Postings:
     name_lengths: npt.NDArray[np.int32]
 
 
+def sorted_unique(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``keys`` sorted in place, without repeats (np.unique hashes first: several times slower)."""
+    keys.sort()
+    if len(keys) < 2:
+        return keys
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+
+
 def build_postings(rows: Iterable[Fields]) -> Postings:
     """Index every row's name, artists and album (row ``i`` is the ``i``-th given)."""
-    lengths: list[int] = []
-    by_token: dict[str, list[int]] = {}
-    # Artists and albums repeat across tracks: fold and split each distinct one once.
-    known: dict[str, list[str]] = {}
+    builder = PostingsBuilder()
+    names: list[str | None] = []
+    artists: list[Sequence[str]] = []
+    albums: list[str | None] = []
+    for name, row_artists, album in rows:
+        names.append(name)
+        artists.append(row_artists)
+        albums.append(album)
+    builder.add(names, artists, albums)
+    return builder.finish()
 
-    def words(text: str) -> list[str]:
-        found = known.get(text)
+
+class PostingsBuilder:
+    """Collects the postings of rows added a batch at a time (row ``i`` is the ``i``-th added).
+
+    Per token occurrence it keeps two ints in flat arrays (the token's number and the posting),
+    not a Python list per token: the postings are sorted, deduplicated and cut per token in a
+    few array operations at the end, and a batch's names are folded and split as one text.
+    """
+
+    def __init__(self) -> None:
+        self._rows = 0
+        self._lengths: list[npt.NDArray[np.int32]] = []
+        self._numbers: dict[str, int] = {}
+        self._token_of: list[npt.NDArray[np.int64]] = []
+        self._posting: list[npt.NDArray[np.int64]] = []
+        # Artists and albums repeat across tracks: fold and split each distinct one once.
+        self._known: dict[str, list[int]] = {}
+
+    def _number(self, token: str) -> int:
+        return self._numbers.setdefault(token, len(self._numbers))
+
+    def _known_tokens(self, text: str) -> list[int]:
+        found = self._known.get(text)
         if found is None:
-            found = known[text] = tokens(text)
+            found = self._known[text] = [self._number(token) for token in tokens(text)]
         return found
 
-    for doc, (name, artists, album) in enumerate(rows):
-        lengths.append(len(name or ""))
-        for token in tokens(name or ""):
-            by_token.setdefault(token, []).append(doc << 2 | NAME)
-        for artist in artists:
-            for token in words(artist):
-                by_token.setdefault(token, []).append(doc << 2 | ARTIST)
-        for token in words(album or ""):
-            by_token.setdefault(token, []).append(doc << 2 | ALBUM)
-    vocabulary = sorted(by_token)
-    # Sorted and unique: a word repeated in one field of one track counts once.
-    lists = [np.unique(np.asarray(by_token.pop(t), dtype=np.int32)) for t in vocabulary]
-    offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
-    np.cumsum([len(p) for p in lists], out=offsets[1:])
-    postings = np.concatenate(lists) if lists else np.empty(0, dtype=np.int32)
-    return Postings(vocabulary, offsets, postings, np.asarray(lengths, dtype=np.int32))
+    def _keep(self, numbers: Sequence[int], docs: npt.NDArray[np.int64], field: int) -> None:
+        self._token_of.append(np.asarray(numbers, dtype=np.int64))
+        self._posting.append(docs << 2 | field)
+
+    def add(
+        self,
+        names: Sequence[str | None],
+        artists: Sequence[Sequence[str]],
+        albums: Sequence[str | None],
+    ) -> None:
+        """Index the next rows' names, artists and albums (one of each list per row)."""
+        first = self._rows
+        self._rows += len(names)
+        texts = [name or "" for name in names]
+        self._lengths.append(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)))
+        joined = "\n".join(texts)
+        if joined.count("\n") == len(texts) - 1:
+            # Folding works a character at a time, so the names fold as one text; a break
+            # between two names is a token of its own, counted to tell each token's row.
+            found = [self._number(token) for token in _TOKEN_OR_BREAK.findall(fold(joined))]
+            numbers = np.asarray(found, dtype=np.int64)
+            breaks = numbers == self._numbers.get("\n", -1)
+            docs = first + np.cumsum(breaks) - breaks
+            self._keep(numbers[~breaks].tolist(), docs[~breaks], NAME)
+        else:  # a name holding a line break: each name on its own
+            for doc, text in enumerate(texts, start=first):
+                words = [self._number(token) for token in tokens(text)]
+                self._keep(words, np.full(len(words), doc, dtype=np.int64), NAME)
+        for field, values in (
+            (ARTIST, [list(row) for row in artists]),
+            (ALBUM, [[album or ""] for album in albums]),
+        ):
+            per_row = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+            lists = [self._known_tokens(text) for row in values for text in row]
+            sizes = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+            docs = np.repeat(np.repeat(np.arange(first, self._rows), per_row), sizes)
+            self._keep(list(chain.from_iterable(lists)), docs, field)
+
+    def finish(self) -> Postings:
+        """The postings of the rows added."""
+        self._numbers.pop("\n", None)  # only ever a break between names, never a token
+        vocabulary = sorted(self._numbers)
+        rank = np.full(len(self._numbers) + 1, -1, dtype=np.int64)
+        rank[[self._numbers[token] for token in vocabulary]] = np.arange(len(vocabulary))
+        empty = np.zeros(0, dtype=np.int64)
+        # One key per occurrence, the token's rank above the posting: sorted and unique, the
+        # keys are each token's postings in order (a word repeated in one field counts once).
+        keys = rank[np.concatenate([empty, *self._token_of])] << 32
+        keys |= np.concatenate([empty, *self._posting])
+        keys = sorted_unique(keys)
+        offsets = np.zeros(len(vocabulary) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(keys >> 32, minlength=len(vocabulary)), out=offsets[1:])
+        postings = (keys & 0xFFFFFFFF).astype(np.int32)
+        lengths = np.concatenate([np.zeros(0, dtype=np.int32), *self._lengths])
+        return Postings(vocabulary, offsets, postings, lengths)
 
 
 def write_postings(folder: Path, postings: Postings) -> None:
