@@ -106,8 +106,8 @@ def plan(
         return None
     snapshot = view.snapshot
     row = snapshot.row_of(seed)
-    if row is None:
-        return None
+    if row is None or not snapshot.lists_meet_target:
+        return None  # lists below the recall target: the engine searches instead
     tags = query.filters.tags
     if not tags:
         return Plan(row)

@@ -6,7 +6,8 @@ processes on one host share the pages, and a track's metadata is decoded only wh
 returned. A query node swaps snapshots by replacing one reference to a :class:`LoadedSnapshot`;
 the old one is unloaded when the last request holding it lets go.
 
-Queries by track id read the row's stored neighbour list (O(k)); queries by vector search the
+Queries by track id read the row's stored neighbour list (O(k)), unless the lists missed the
+recall target (then they are searched like queries by vector); queries by vector search the
 ANNOY index with the ``search_k`` the builder tuned, and re-rank its candidates exactly. With a
 tag, the stored list answers when enough of it carries the tag, otherwise the tracks carrying
 the tag are scored exactly (never a whole-catalogue search).
@@ -307,6 +308,20 @@ class LoadedSnapshot:
         return self.manifest.version
 
     @property
+    def lists_meet_target(self) -> bool:
+        """Whether the stored lists reached the recall target on the builder's sample.
+
+        When they did not (above 100,000 tracks the builder states the recall its most probes
+        reach rather than paying n^2 for exact lists), queries by id are searched as queries by
+        vector are, at the ``search_k`` that met the target, instead of read from the lists.
+        A snapshot that records no recall is trusted, as before recall was measured.
+        """
+        recall = self.manifest.recall
+        if not recall or "lists" not in recall or "target" not in recall:
+            return True
+        return float(recall["lists"]) >= float(recall["target"])
+
+    @property
     def width(self) -> int:
         """Length of the stored neighbour lists: ``neighbours(id, k)`` is O(k) up to it."""
         return self.manifest.neighbours
@@ -445,7 +460,8 @@ class LoadedSnapshot:
     ) -> list[tuple[int, float]]:
         """:meth:`neighbour_rows` of a row."""
         _check_k(k)
-        if k <= self.width or self.width >= len(self) - 1:
+        listed = self.lists_meet_target and (k <= self.width or self.width >= len(self) - 1)
+        if listed:
             ids = self._lists[row, :k].tolist()
             scores = self._scores[row, :k].tolist()
             return [(i, s) for i, s in zip(ids, scores, strict=True) if i >= 0]
@@ -506,7 +522,7 @@ class LoadedSnapshot:
         rows = self.tagged_rows(tag)
         listed = self._lists[row]
         listed = listed[listed >= 0]
-        if len(listed) and len(rows):
+        if len(listed) and len(rows) and self.lists_meet_target:
             at = np.minimum(np.searchsorted(rows, listed), len(rows) - 1)
             carries = rows[at] == listed
             if int(carries.sum()) >= k or len(listed) >= len(self) - 1:
@@ -611,6 +627,8 @@ class LoadedSnapshot:
         if self._depths is None:
             alone = self.alone()
             with self._alone_lock:
+                if self._depths is None and not self.lists_meet_target:
+                    self._depths = np.zeros(len(self), dtype=np.int32)  # the lists answer none
                 if self._depths is None:
                     self._depths = _plain_depths(self._lists, self._scores, alone)
         return self._depths

@@ -106,7 +106,7 @@ class ServingView:
         """Whether ``neighbours``/``with_tag`` for this query is a few lookups (loop-safe)."""
         if len(self.fresh.state) > CHEAP_FRESH or track_id not in self.snapshot:
             return False
-        return tag is None and k <= self.snapshot.width
+        return tag is None and k <= self.snapshot.width and self.snapshot.lists_meet_target
 
     def neighbours(self, track_id: str, k: int, search_k: int | None = None) -> list[Neighbour]:
         """The ``k`` tracks most similar to ``track_id``, best first, never the track itself.

@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from api.keys import holder_key
+from api.recommend_fast import plan
 from api.recommend_plain import plain_rows
 from api.recommend_views import _plain, _recommend, track_json
 from api.recommendations import Query, Recommendations, Result, recommend
@@ -28,6 +29,7 @@ from api.snapshots import SnapshotHolder
 from snapshots.builder import Columns, TrackVector, write_columns, write_snapshot
 from snapshots.fresh import FreshSegment, FreshTrack
 from snapshots.index import COPY_WINDOW, SCORE_MARGIN, LoadedSnapshot
+from snapshots.manifest import MANIFEST_NAME
 from snapshots.serving import ServingView
 from tests.catalogues import Catalogue
 from tests.fixtures.snapshots import make_v1
@@ -205,3 +207,32 @@ async def test_the_body_is_the_one_the_full_path_sends(distinct: LoadedSnapshot)
                 # else two results of one score (to float rounding), in either order
             sent += 1
     assert sent == 2 * len(distinct)
+
+
+def test_lists_below_the_recall_target_are_not_read(catalogue: Catalogue, tmp_path: Path) -> None:
+    # A snapshot whose manifest states lists below the target (as a build above 100,000 tracks
+    # can, when its most probes miss it): queries by id are searched, like queries by vector.
+    originals = [t for t in catalogue.tracks if catalogue.recording[t.track_id] == t.track_id]
+    folder = tmp_path / "weak"
+    write_snapshot(folder, originals, model_version="m", trees=10, source_mark=None)
+    manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    assert manifest["recall"]["lists"] >= manifest["recall"]["target"]
+    trusted = LoadedSnapshot.open(folder)
+    manifest["recall"]["lists"] = 0.4
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    weak = LoadedSnapshot.open(folder)
+    try:
+        assert trusted.lists_meet_target and not weak.lists_meet_target
+        assert int(weak.plain_depths().max()) == 0
+        view = _view(weak)
+        for row in range(len(weak)):
+            seed = weak.info(row).track_id
+            assert plain_rows(view, row, 10) is None
+            assert plan(view, Query(((seed, 1.0),), k=10)) is None
+            assert not view.is_cheap(seed, 10)
+            searched = weak.nearest_rows(weak.row_vector(row), 10, exclude=row)
+            assert weak.neighbour_rows(seed, 10) == searched
+        assert _view(trusted).is_cheap(trusted.info(0).track_id, 10)
+    finally:
+        trusted.close()
+        weak.close()
