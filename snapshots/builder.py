@@ -420,7 +420,7 @@ def write_columns(
             # Each tag's rows by cell, so a tag filter scores the cells that can matter: the
             # lists' cells, assigned once (fitted here when the lists were exact).
             cells = cells or fit_cells(vectors, keep=1)
-            build_tag_cells(workdir, assigned=(cells.centres, cells.nearest[:, 0], cells.cosine))
+            build_tag_cells(workdir, cells.centres, cells.nearest[:, 0], cells.cosine)
             del cells
             timings["tag_cells_s"] = time.monotonic() - lists_clock
         finally:

@@ -253,6 +253,15 @@ class LoadedSnapshot:
         self._alone: npt.NDArray[np.bool_] | None = None
         self._depths: npt.NDArray[np.int32] | None = None
         self._public: I64 | None = None
+        recall = manifest.recall or {}
+        #: Whether the stored lists reached the recall target on the builder's sample. When
+        #: they did not (above 100,000 tracks the builder states the recall its most probes
+        #: reach rather than pay n^2 for exact lists), queries by id are searched as queries
+        #: by vector are, at the ``search_k`` that met the target, instead of read from the
+        #: lists. A snapshot that records no recall is trusted, as before recall was measured.
+        self.lists_meet_target = True
+        if "lists" in recall and "target" in recall:
+            self.lists_meet_target = float(recall["lists"]) >= float(recall["target"])
         # Flat views of the same memory for the commonest query's few reads: indexing one
         # gives a Python number without a numpy call (a few microseconds each in a busy node).
         self._list_items: memoryview[Any] = _flat(self._lists, "i")
@@ -306,20 +315,6 @@ class LoadedSnapshot:
     def version(self) -> str:
         """The snapshot version."""
         return self.manifest.version
-
-    @property
-    def lists_meet_target(self) -> bool:
-        """Whether the stored lists reached the recall target on the builder's sample.
-
-        When they did not (above 100,000 tracks the builder states the recall its most probes
-        reach rather than paying n^2 for exact lists), queries by id are searched as queries by
-        vector are, at the ``search_k`` that met the target, instead of read from the lists.
-        A snapshot that records no recall is trusted, as before recall was measured.
-        """
-        recall = self.manifest.recall
-        if not recall or "lists" not in recall or "target" not in recall:
-            return True
-        return float(recall["lists"]) >= float(recall["target"])
 
     @property
     def width(self) -> int:

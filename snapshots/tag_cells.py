@@ -1,10 +1,9 @@
 """Each tag's rows grouped by cell, so a tag filter scores only the cells that can matter.
 
-Reads a snapshot folder's ``vectors.npy``, ``tagged.npy`` and ``tags.json`` (to build) or the
-``tag_*`` files (:data:`snapshots.manifest.TAG_CELL_FILES`, to serve); writes the ``tag_*``
-files. The rows are grouped around ``4 sqrt(n)`` unit centres (spherical k-means on a
-sample; the builder passes its neighbour-list cells, :func:`snapshots.knn.fit_cells`), each row
-in its nearest cell (or, from those, a near-nearest one):
+Reads a snapshot folder's ``tagged.npy`` and ``tags.json`` and the builder's cells (to build)
+or the ``tag_*`` files (:data:`snapshots.manifest.TAG_CELL_FILES`, to serve); writes the
+``tag_*`` files. The rows are grouped by the neighbour lists' cells, ``4 sqrt(n)`` unit centres
+(:func:`snapshots.knn.fit_cells`), each row in its nearest cell (or a near-nearest one):
 
 - ``tag_centres.npy``: ``(cells, dim)`` float32 unit centres;
 - ``tag_rows.npy``: ``tagged.npy`` with each tag's rows ordered by cell, then row (the spans of
@@ -38,50 +37,27 @@ from snapshots.manifest import (
     TAG_ROWS_NAME,
     TAGGED_NAME,
     TAGS_NAME,
-    VECTORS_NAME,
 )
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
-#: Cells per square root of the row count: twice the neighbour lists' cells. Smaller cells
-#: give tighter bounds and a better order of visit (on 100k clustered rows, twice the cells
-#: took the recall of a common tag's budget-bound answers from 0.89 to 0.999).
-CELLS_PER_ROOT = 4.0
-#: Rows of the k-means sample per cell, and its rounds.
-SAMPLE_PER_CELL = 24
-ROUNDS = 5
-#: Rows assigned to their nearest centre per block (bounds the score matrix to ~64 MB).
-_ASSIGN_ELEMENTS = 1 << 24
 #: Added to every bound: a float32 dot product of unit vectors is off by far less.
 BOUND_MARGIN = 1e-4
-_SEED = 2017
 
 
 def build_tag_cells(
-    folder: Path,
-    seed: int = _SEED,
-    *,
-    vectors: F32 | None = None,
-    assigned: tuple[F32, npt.NDArray[np.integer[Any]], F32] | None = None,
+    folder: Path, centres: F32, cell: npt.NDArray[np.integer[Any]], cosine: F32
 ) -> None:
-    """Write the ``tag_*`` files of the snapshot in ``folder`` from its vectors and tag lists.
+    """Write the ``tag_*`` files of the snapshot in ``folder`` from its tag lists and cells.
 
-    Reads the vectors mapped, a block at a time (or takes ``vectors``, those of ``folder``
-    already in memory); the centres are fitted on a sample. Or takes ``assigned``: the centres,
-    each row's cell and its cosine to the cell's centre, as the builder's neighbour-list cells
-    already hold them (:func:`snapshots.knn.fit_cells`), so the rows are not assigned twice. A
-    row's cell need not be its nearest centre: the bounds use each cell's own least cosine.
+    Takes the centres, each row's cell and its cosine to the cell's centre, as the builder's
+    neighbour-list cells hold them (:func:`snapshots.knn.fit_cells`), so the rows are fitted
+    and assigned once. A row's cell need not be its nearest centre: the bounds use each cell's
+    own least cosine.
     """
     tagged = np.load(folder / TAGGED_NAME)
     spans = json.loads((folder / TAGS_NAME).read_text(encoding="utf-8"))
-    if assigned is not None:
-        centres, cell, cosine = assigned
-    else:
-        if vectors is None:
-            vectors = np.load(folder / VECTORS_NAME, mmap_mode="r")
-        centres = fit_centres(vectors, seed)
-        cell, cosine = assign(vectors, centres)
     rows = np.empty_like(tagged)
     entries: list[npt.NDArray[np.float64]] = []
     for start, end in sorted(tuple(span) for span in spans.values()):
@@ -100,41 +76,6 @@ def build_tag_cells(
     np.save(folder / TAG_ROWS_NAME, rows)
     table = np.concatenate(entries) if entries else np.empty((0, 3), dtype=np.float64)
     np.save(folder / TAG_CELLS_NAME, table)
-
-
-def fit_centres(vectors: F32, seed: int = _SEED) -> F32:
-    """``CELLS_PER_ROOT * sqrt(n)`` unit centres: spherical k-means on a sample of the rows."""
-    n = vectors.shape[0]
-    count = min(n, max(1, round(CELLS_PER_ROOT * np.sqrt(n))))
-    rng = np.random.default_rng(seed)
-    size = min(n, count * SAMPLE_PER_CELL)
-    sample = np.asarray(vectors[np.sort(rng.choice(n, size=size, replace=False))])
-    centres: F32 = sample[rng.choice(size, size=count, replace=False)].astype(np.float32)
-    for _ in range(ROUNDS):
-        cell, _ = assign(sample, centres)
-        sums = np.zeros_like(centres)
-        np.add.at(sums, cell, sample)
-        # An empty cell restarts from a random row rather than staying dead.
-        empty = np.flatnonzero(np.bincount(cell, minlength=count) == 0)
-        sums[empty] = sample[rng.choice(size, size=len(empty))]
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        centres = (sums / norms).astype(np.float32)
-    return centres
-
-
-def assign(vectors: F32, centres: F32) -> tuple[I64, F32]:
-    """Each row's nearest centre and its cosine to it, a block of rows at a time."""
-    n = vectors.shape[0]
-    cell = np.empty(n, dtype=np.int64)
-    cosine = np.empty(n, dtype=np.float32)
-    block = max(1, _ASSIGN_ELEMENTS // max(1, centres.shape[0]))
-    for start in range(0, n, block):
-        scores = np.asarray(vectors[start : start + block]) @ centres.T
-        best = np.argmax(scores, axis=1)
-        cell[start : start + block] = best
-        cosine[start : start + block] = scores[np.arange(len(best)), best]
-    return cell, cosine
 
 
 class TagCells:
