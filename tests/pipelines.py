@@ -32,6 +32,7 @@ from tests.fakes.catalogue import DEEZER_UNREADABLE, DEEZER_WITHOUT_ISRC, Catalo
 from tests.fakes.deezer_api import FakeDeezer
 from tests.fakes.fixtures import settings_env, settings_for_fakes
 from tests.fakes.spotify_api import FakeSpotify
+from tests.keyspaces import drop_keyspace
 
 T = TypeVar("T")
 
@@ -132,7 +133,7 @@ async def remove_deployment(settings: Settings, run: str) -> None:
     and a long-lived development Kafka would slow down under thousands of partitions.
     """
     async with CassandraSession(settings.cassandra) as db:
-        await db.execute(f"DROP KEYSPACE IF EXISTS {settings.cassandra.keyspace}")
+        await drop_keyspace(db, settings.cassandra.keyspace)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
     await started(admin)
     try:

@@ -11,6 +11,7 @@ import pytest
 from config.settings import CassandraSettings, Settings
 from stores.cassandra import CassandraSession
 from stores.migrations import EMBEDDING_COLUMNS, LEGACY_DIM, MIGRATIONS, migrate
+from tests.keyspaces import drop_keyspace
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ async def keyspace(servers: Settings, unique: str) -> AsyncIterator[CassandraSet
     settings = servers.cassandra.model_copy(update={"keyspace": unique})
     yield settings
     async with CassandraSession(settings) as db:
-        await db.execute(f"DROP KEYSPACE IF EXISTS {unique}")
+        await drop_keyspace(db, unique)
 
 
 async def _schema(db: CassandraSession, ks: str) -> list[dict[str, Any]]:

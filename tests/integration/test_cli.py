@@ -12,6 +12,7 @@ from api.app import create_app
 from config.settings import PROJECT_ROOT, Settings
 from stores.cassandra import CassandraSession
 from stores.objects import ensure_bucket
+from tests.keyspaces import drop_keyspace
 
 
 async def _spotrec(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -54,7 +55,7 @@ async def test_migrate_twice_into_a_new_keyspace(servers: Settings, unique: str)
         assert f"keyspace {unique} up to date" in out
     finally:
         async with CassandraSession(servers.cassandra) as db:
-            await db.execute(f"DROP KEYSPACE IF EXISTS {unique}")
+            await drop_keyspace(db, unique)
 
 
 async def test_malformed_setting_stops_the_command_naming_it() -> None:

@@ -29,6 +29,7 @@ from stores.cassandra import CassandraSession
 from stores.migrations import migrate
 from stores.objects import ObjectStore, ensure_bucket
 from stores.tracks import TrackStore
+from tests.keyspaces import drop_keyspace
 from tests.pipelines import announce
 from tests.tcp_proxy import TcpProxy, free_port
 
@@ -155,7 +156,7 @@ async def test_a_node_connects_to_cassandra_and_lists_unavailable_tracks(
             assert body["cassandra"]["last_success_age_s"] is not None
     finally:
         async with CassandraSession(settings.cassandra) as db:
-            await db.execute(f"DROP KEYSPACE IF EXISTS {unique}")
+            await drop_keyspace(db, unique)
 
 
 async def test_a_node_without_kafka_serves_the_stores_newest_snapshot(

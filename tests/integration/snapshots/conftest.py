@@ -19,6 +19,7 @@ from stores.cassandra import CassandraSession
 from stores.migrations import LEGACY_DIM, migrate
 from stores.objects import ObjectStore
 from stores.tracks import TrackStore
+from tests.keyspaces import drop_keyspace
 
 
 @pytest.fixture
@@ -30,7 +31,7 @@ async def db(servers: Settings, unique: str) -> AsyncIterator[CassandraSession]:
         try:
             yield session
         finally:
-            await session.execute(f"DROP KEYSPACE IF EXISTS {unique}")
+            await drop_keyspace(session, unique)
 
 
 @pytest.fixture

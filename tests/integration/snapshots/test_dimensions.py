@@ -22,6 +22,7 @@ from stores.cassandra import CassandraSession
 from stores.migrations import MIGRATIONS, migrate
 from stores.tracks import TrackStore, bucket_of
 from tests.integration.snapshots.conftest import clustered_vectors, write_tracks
+from tests.keyspaces import drop_keyspace
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +117,7 @@ async def test_a_keyspace_upgraded_in_place_keeps_its_160_d_vectors(
             assert (old_snap.manifest.dim, old_snap.manifest.count) == (160, 12)
             assert (new_snap.manifest.dim, new_snap.manifest.count) == (200, 12)
         finally:
-            await db.execute(f"DROP KEYSPACE IF EXISTS {unique}")
+            await drop_keyspace(db, unique)
 
 
 async def test_a_vector_of_a_length_without_a_column_is_refused(
