@@ -24,7 +24,9 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     HTTPClientError,
+    IncompleteReadError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 from cassandra import DriverException, OperationTimedOut, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
@@ -70,8 +72,8 @@ def is_transient(exc: BaseException) -> bool:
 
     Cassandra: ``NoHostAvailable``, ``Unavailable``, ``ReadTimeout``/``WriteTimeout`` (every
     request-execution error the coordinator reports about replicas), ``OperationTimedOut`` and
-    connection errors. S3: connection and timeout errors, HTTP 5xx and throttling codes. Sockets:
-    refused, reset, timed out, unreachable.
+    connection errors. S3: connection and timeout errors, a response body cut short, HTTP 5xx and
+    throttling codes. Sockets: refused, reset, timed out, unreachable.
     """
     if isinstance(exc, StoreError):
         return exc.retriable
@@ -85,6 +87,9 @@ def is_transient(exc: BaseException) -> bool:
     ):
         return True
     if isinstance(exc, HTTPClientError):  # the connection broke mid-request
+        return True
+    # A body cut short: the server died while sending it. Reading it again is what works.
+    if isinstance(exc, IncompleteReadError | ResponseStreamingError | aiohttp.ClientPayloadError):
         return True
     if isinstance(exc, ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

@@ -3,8 +3,10 @@
 Reads and writes nothing but sockets. A process pointed at the proxy's port reaches the real
 server through it; :meth:`TcpProxy.cut` closes the listening socket and resets every open
 connection (clients see "connection refused" and resets, as when the server dies), and
-:meth:`TcpProxy.restore` listens on the same port again. Other clients of the same server are
-not affected, which lets a test take a dependency away from one process only.
+:meth:`TcpProxy.restore` listens on the same port again. With :attr:`TcpProxy.response_limit`
+set, each connection passes on at most that many bytes of the server's answer and is then closed,
+as when the server dies mid-response. Other clients of the same server are not affected, which
+lets a test take a dependency away from one process only.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Bytes of the server's side forwarded per connection before it is closed (None: all).
+        self.response_limit: int | None = None
 
     @property
     def up(self) -> bool:
@@ -80,7 +84,9 @@ class TcpProxy:
         try:
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target)
             self._writers.add(upstream)
-            await asyncio.gather(_pipe(reader, upstream), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, upstream), _pipe(up_reader, writer, self.response_limit)
+            )
         except (OSError, asyncio.IncompleteReadError):
             pass  # the server or the client went away: so does the other side
         finally:
@@ -91,11 +97,19 @@ class TcpProxy:
                     side.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int | None = None
+) -> None:
+    left = limit
     try:
-        while data := await reader.read(CHUNK):
+        while data := await reader.read(CHUNK if left is None else min(CHUNK, left)):
             writer.write(data)
             await writer.drain()
+            if left is not None:
+                left -= len(data)
+                if left <= 0:
+                    writer.close()  # the answer stops here, short of what it announced
+                    return
     finally:
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof():

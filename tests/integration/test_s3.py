@@ -7,7 +7,9 @@ import os
 import pytest
 
 from config.settings import Settings
+from stores.errors import StoreUnavailable
 from stores.objects import ObjectNotFound, ObjectStore
+from tests.tcp_proxy import TcpProxy
 
 
 async def test_put_get_delete_round_trip(servers: Settings, unique: str) -> None:
@@ -32,3 +34,26 @@ async def test_listing_spans_pages(servers: Settings, unique: str) -> None:
         finally:
             for key in keys:
                 await store.delete(key)
+
+
+async def test_a_body_cut_short_is_an_outage_and_the_same_get_then_succeeds(
+    servers: Settings, unique: str
+) -> None:
+    # The object store dying mid-download: the retry schedule must take it for an outage,
+    # never for a refusal that dead-letters the track.
+    body = os.urandom(1024 * 1024)
+    proxy = TcpProxy(servers.s3.port)
+    await proxy.start()
+    through_proxy = servers.s3.model_copy(update={"port": proxy.port})
+    try:
+        async with ObjectStore(servers.s3) as direct, ObjectStore(through_proxy) as store:
+            await direct.put(f"{unique}/clip.mp3", body, content_type="audio/mpeg")
+            proxy.response_limit = 300 * 1024
+            with pytest.raises(StoreUnavailable, match="S3 get") as cut:
+                await store.get(f"{unique}/clip.mp3")
+            assert cut.value.retriable
+            proxy.response_limit = None
+            assert await store.get(f"{unique}/clip.mp3") == body
+            await direct.delete(f"{unique}/clip.mp3")
+    finally:
+        await proxy.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+import aiohttp
 import pytest
 from aiokafka.errors import (
     KafkaConnectionError,
@@ -18,8 +19,10 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    IncompleteReadError,
     ParamValidationError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 from cassandra import (
     ConsistencyLevel,
@@ -61,6 +64,10 @@ TRANSIENT_STORE_ERRORS: list[BaseException] = [
     ConnectionClosedError(endpoint_url="http://127.0.0.1:1"),
     ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"),
     ReadTimeoutError(endpoint_url="http://127.0.0.1:1"),
+    # A body cut short when the server died mid-transfer, as aiohttp and botocore report it.
+    aiohttp.ClientPayloadError("Response payload is not completed"),
+    IncompleteReadError(actual_bytes=786432, expected_bytes=1323044),
+    ResponseStreamingError(error=ConnectionResetError(errno.ECONNRESET, "reset")),
     _s3(500, "InternalError"),
     _s3(503, "SlowDown"),
     ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
