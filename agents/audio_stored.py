@@ -1,7 +1,7 @@
 """Consumes ``audio-stored.v1``; stores vectors in Cassandra and emits ``features-extracted.v1``.
 
-A thin loop over batches: the work is :func:`streams.embed.embed_batch`. A record that cannot be
-decoded, or a batch the work parks as a whole (an unexpected error), goes to ``dead-letters.v1``.
+A thin loop over batches: the work is :func:`streams.embed.embed_or_park`. A record that cannot
+be decoded, or one whose own work breaks on an unexpected error, goes to ``dead-letters.v1``.
 """
 
 from __future__ import annotations
@@ -15,20 +15,14 @@ from schemas.audio import AudioStoredV1
 from streams import metrics
 from streams.app import app, settings
 from streams.dead_letters import dead_letter
-from streams.embed import decode_batch, embed_batch
-from streams.handling import Parked, guarded
-from streams.resources import Resources
+from streams.embed import decode_batch, embed_or_park
+from streams.handling import Parked
 from streams.services import flush_produced, service
 from streams.topics import audio_stored_topic
 
 AGENT = "extract_features"
 #: Seconds to wait for a batch to fill before running a smaller one.
 BATCH_WINDOW_S = 2.0
-
-
-async def _embed(res: Resources, batch: list[AudioStoredV1]) -> Parked | None:
-    await embed_batch(res, batch)
-    return None
 
 
 @app.agent(audio_stored_topic)
@@ -42,9 +36,9 @@ async def extract_features(stream: StreamT[Any]) -> None:
         metrics.batch(AGENT, len(events))
         decoded = decode_batch([event.message.value for event in events])
         batch = [item for item in decoded if isinstance(item, AudioStoredV1)]
-        parked_batch = await guarded(res, AGENT, partial(_embed, res, batch)) if batch else None
+        outcomes = iter(await embed_or_park(res, AGENT, batch))
         for event, item in zip(events, decoded, strict=True):
-            parked = item if isinstance(item, Parked) else parked_batch
+            parked = item if isinstance(item, Parked) else next(outcomes)
             if parked is not None:
                 res.stats.dead_letters[AGENT] += 1
                 park = partial(

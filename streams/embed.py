@@ -28,7 +28,7 @@ from schemas.errors import InvalidRecord
 from schemas.features import FeaturesExtractedV1
 from stores.objects import ObjectNotFound
 from streams import metrics
-from streams.handling import Parked
+from streams.handling import Parked, guarded
 from streams.names import FEATURES_EXTRACTED
 from streams.resources import Resources
 from streams.schedule import schedule_retry
@@ -151,6 +151,29 @@ async def embed_batch(res: Resources, batch: Sequence[AudioStoredV1]) -> int:
         len(unsettled) - len(new),
     )
     return len(new)
+
+
+async def embed_or_park(
+    res: Resources, agent: str, batch: Sequence[AudioStoredV1]
+) -> list[Parked | None]:
+    """Embed ``batch`` as :func:`embed_batch` does; each item's outcome, in order.
+
+    Outages are waited out inside. When the batch breaks on an error nothing expected, each item
+    is run again alone, so only the items that break by themselves are parked, each with its own
+    error; the others are done (the steps are idempotent, so what the batch finished is kept).
+    """
+
+    async def run(items: Sequence[AudioStoredV1]) -> Parked | None:
+        await embed_batch(res, items)
+        return None
+
+    if not batch:
+        return []
+    parked = await guarded(res, agent, partial(run, batch))
+    if parked is None or len(batch) < 2:
+        return [parked] * len(batch)
+    logger.warning("%s: a batch of %d broke; running its items one by one", agent, len(batch))
+    return [await guarded(res, agent, partial(run, [item])) for item in batch]
 
 
 async def _refetch(res: Resources, item: AudioStoredV1) -> None:

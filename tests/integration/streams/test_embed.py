@@ -14,7 +14,7 @@ from schemas.audio import AudioStoredV1
 from schemas.features import FeaturesExtractedV1
 from schemas.tracks import TrackDiscoveredV1
 from stores.migrations import LEGACY_DIM as EMBEDDING_DIM
-from streams.embed import embed_batch, features_key
+from streams.embed import embed_batch, embed_or_park, features_key
 from streams.fetch import audio_key, handle_track
 from streams.handling import ATTEMPT_HEADER
 from streams.names import AUDIO_STORED, FEATURES_EXTRACTED, TRACK_DISCOVERED
@@ -127,6 +127,31 @@ async def test_a_batch_is_embedded_announced_settled_and_its_audio_deleted(
     assert await res.tracks.status(bad.track_id) == "unavailable"
     assert await res.objects.head(good.object_key) is None
     assert await res.objects.head(bad.object_key) is None
+
+
+async def test_an_item_that_breaks_a_batch_is_parked_alone_and_the_rest_is_embedded(
+    embedding_res: Resources, catalogue: Catalogue
+) -> None:
+    res = embedding_res
+    good = await _stored(res, catalogue, "trumpet")
+    other = await _stored(res, catalogue, "trumpet")
+    # A track id longer than Cassandra's 64 KiB partition key: every read of it is refused.
+    broken = AudioStoredV1(
+        track_id=f"deezer:{'9' * 70_000}",
+        object_key=audio_key("deezer:9"),
+        sha256="0" * 64,
+        size=1,
+        audio_source="url:cdn",
+    )
+    first, parked, last = await embed_or_park(res, "extract_features", [good, broken, other])
+    assert first is None
+    assert last is None
+    assert parked is not None
+    assert "longer than" in parked.reason  # the server's own words about the key
+    for item in (good, other):
+        assert await res.tracks.status(item.track_id) == "extracted"
+        assert await res.tracks.has_embedding(item.track_id, res.model_version)
+    assert not await res.tracks.has_embedding(broken.track_id, res.model_version)
 
 
 async def test_a_track_that_failed_for_now_is_retried_by_the_schedule_and_indexed(
