@@ -21,7 +21,7 @@ from api.errors import json_error
 from api.recommend_params import AudioParams, from_query
 from api.recommend_views import answer_json, parse
 from api.recommendations import rank
-from api.request_args import current_snapshot
+from api.request_args import current_snapshot, off_loop, query_threads
 from config.settings import ModelSettings, Settings
 from features.errors import AudioError, FeatureError, NonFiniteEmbedding
 from features.extractor import Embedding, Extractor
@@ -150,8 +150,8 @@ async def recommend_audio(request: web.Request) -> web.Response:
             web.HTTPServiceUnavailable, f"model {model_version} cannot be loaded here: {exc}"
         ) from None
     vector = snapshot.transform(embedding.vector)
-    answer = await asyncio.to_thread(
-        rank, snapshot, vector, params.k, params.filters(), params.diversity
+    answer = await off_loop(
+        query_threads(request), rank, snapshot, vector, params.k, params.filters(), params.diversity
     )
     return web.json_response(
         {

@@ -9,10 +9,10 @@ listing them, no snapshot yet a 503, each with a JSON ``{"error": message}`` bod
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import re
+from concurrent.futures import Executor
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -39,7 +39,7 @@ from api.recommendations import (
     UnknownTracks,
     recommend,
 )
-from api.request_args import current_snapshot
+from api.request_args import current_snapshot, off_loop, query_threads
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
 
@@ -93,13 +93,16 @@ def answer_json(snapshot: ServingView, k: int, answer: Recommendations) -> dict[
     }
 
 
-async def answer(snapshot: ServingView, query: Query) -> Recommendations:
+async def answer(
+    snapshot: ServingView, query: Query, threads: Executor | None = None
+) -> Recommendations:
     """The engine's answer to ``query``: from the stored lists when they settle it, else searched.
 
     A one-seed query by id is answered from the seed's stored neighbour list on the event loop
     (a few lookups; a small tag subset is scored there too, a larger one in a thread); every
-    other query runs the engine in a thread, since a wide search over a large catalogue must
-    not stall other requests. A replaced snapshot stays open while a query still uses it.
+    other query runs the engine in ``threads`` (the node's query pool), since a wide search
+    over a large catalogue must not stall other requests. A replaced snapshot stays open while
+    a query still uses it.
 
     Raises:
         UnknownTracks: A seed or negative is not in the catalogue.
@@ -110,16 +113,16 @@ async def answer(snapshot: ServingView, query: Query) -> Recommendations:
         if how.on_loop:
             found = answer_by_list(snapshot, query, how)
         else:
-            found = await asyncio.to_thread(answer_by_list, snapshot, query, how)
+            found = await off_loop(threads, answer_by_list, snapshot, query, how)
         if found is not None:
             return found
-    return await asyncio.to_thread(recommend, snapshot, query)
+    return await off_loop(threads, recommend, snapshot, query)
 
 
 async def _recommend(request: web.Request, query: Query, tag: str | None) -> web.Response:
     snapshot = current_snapshot(request)
     try:
-        answered = await answer(snapshot, query)
+        answered = await answer(snapshot, query, query_threads(request))
     except UnknownTracks as exc:
         raise unknown_tracks(exc) from None
     except QueryError as exc:
@@ -267,8 +270,14 @@ async def path(request: web.Request) -> web.Response:
     params = parse(PathParams, from_query(request.query, PathParams.model_fields))
     snapshot = current_snapshot(request)
     try:
-        found: Path = await asyncio.to_thread(
-            find_path, snapshot, params.start, params.end, params.steps, params.filters()
+        found: Path = await off_loop(
+            query_threads(request),
+            find_path,
+            snapshot,
+            params.start,
+            params.end,
+            params.steps,
+            params.filters(),
         )
     except UnknownTracks as exc:
         raise unknown_tracks(exc) from None

@@ -11,7 +11,6 @@ credentials (``u``, ``p``, ``t``, ``s``, ``apiKey``): put it behind the music se
 
 from __future__ import annotations
 
-import asyncio
 import importlib.metadata
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from api.keys import holder_key
 from api.paths import find_path
 from api.recommend_views import answer
 from api.recommendations import Filters, Query, UnknownTracks
+from api.request_args import off_loop, query_threads
 from snapshots.index import TrackInfo
 from snapshots.serving import ServingView
 
@@ -131,7 +131,7 @@ async def _similar(request: web.Request, params: Mapping[str, str]) -> dict[str,
     snapshot = _snapshot(request)
     _known(snapshot, track_id)
     # ``/recommend``'s answer to the one seed: from its stored list when that settles it.
-    found = await answer(snapshot, Query(((track_id, 1.0),), k=count))
+    found = await answer(snapshot, Query(((track_id, 1.0),), k=count), query_threads(request))
     return {
         "sonicMatch": [
             {"entry": song(r.track), "similarity": similarity(r.score)} for r in found.results
@@ -151,7 +151,9 @@ async def _path(request: web.Request, params: Mapping[str, str]) -> dict[str, An
         raise SubsonicError(GENERIC, msg)
     try:
         # The path holds both ends, so a count below 2 still gives them.
-        found = await asyncio.to_thread(find_path, snapshot, start, end, max(2, count), Filters())
+        found = await off_loop(
+            query_threads(request), find_path, snapshot, start, end, max(2, count), Filters()
+        )
     except UnknownTracks as exc:  # the snapshot was swapped in between
         raise SubsonicError(NOT_FOUND, str(exc)) from None
     return {

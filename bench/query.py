@@ -242,7 +242,7 @@ def bench_app(folder: Path) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[settings_key] = Settings()
     app[holder_key] = SnapshotHolder()
-    app[queries_key] = ThreadPoolExecutor(4, "query")
+    app[queries_key] = ThreadPoolExecutor(app[settings_key].api.query_threads, "query")
     app.cleanup_ctx.append(blas_threads)  # as a query node
     setup_routes(app)
     constant: dict[str, bytes] = {}

@@ -9,6 +9,7 @@ query node; the tests then speak HTTP to it: ``/recommend`` (GET and POST), ``/p
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +20,7 @@ from aiohttp import FormData, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from api.app import create_app
-from api.keys import follower_key
+from api.keys import follower_key, settings_key
 from config.settings import Settings
 from features.versions import model_spec, model_version_of
 from snapshots.builder import write_snapshot
@@ -114,6 +115,18 @@ async def test_several_weighted_seeds_with_exclusions(node: Client, catalogue: C
     assert status == 200 and len(diverse["results"]) == 10
     plain = await (await node.get("/recommend", params={"track_id": "isrc:QZ0000000001"})).json()
     assert _ids(diverse) != _ids(plain)
+
+
+async def test_searches_run_in_the_nodes_own_bounded_pool(node: Client) -> None:
+    # Two seeds: a query by vector, which the engine searches off the event loop, in the pool
+    # that api.query_threads sizes (its threads are named after it).
+    seeds = ["isrc:QZ0000000003", "isrc:QZ0000000040"]
+    status, body = await _post(node, {"seeds": seeds, "k": 5})
+    assert status == 200, body
+    assert len(body["results"]) == 5
+    pool = [t.name for t in threading.enumerate() if t.name.startswith("query_")]
+    assert pool
+    assert len(pool) <= node.app[settings_key].api.query_threads
 
 
 async def test_one_copy_of_each_recording_unless_asked(node: Client) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from api.keys import holder_key
+from api.keys import holder_key, queries_key
 from api.recommend_fast import plan
 from api.recommend_plain import plain_rows
 from api.recommend_views import _plain, _recommend, track_json
@@ -188,25 +189,27 @@ async def test_the_body_is_the_one_the_full_path_sends(distinct: LoadedSnapshot)
     holder = SnapshotHolder()
     holder.swap(distinct)
     app[holder_key] = holder
-    sent = 0
-    for row in range(len(distinct)):
-        seed = distinct.info(row).track_id
-        for k in (1, 10):
-            request = make_mocked_request("GET", f"/recommend?track_id={seed}&k={k}", app=app)
-            query = Query(((seed, 1.0),), k=k)
-            plain = _plain(request, query)
-            assert plain is not None
-            full = await _recommend(request, query, None)
-            mine, theirs = json.loads(plain.body), json.loads(full.body)  # type: ignore[arg-type]
-            assert {**mine, "results": None} == {**theirs, "results": None}
-            assert len(mine["results"]) == len(theirs["results"]) == k
-            for a, b in zip(mine["results"], theirs["results"], strict=True):
-                assert a["score"] == pytest.approx(b["score"], abs=2e-6)
-                if a["track_id"] == b["track_id"]:
-                    assert {**a, "score": 0} == {**b, "score": 0}
-                # else two results of one score (to float rounding), in either order
-            sent += 1
-    assert sent == 2 * len(distinct)
+    with ThreadPoolExecutor(1, "query") as pool:  # the searches' pool, as a node has
+        app[queries_key] = pool
+        sent = 0
+        for row in range(len(distinct)):
+            seed = distinct.info(row).track_id
+            for k in (1, 10):
+                request = make_mocked_request("GET", f"/recommend?track_id={seed}&k={k}", app=app)
+                query = Query(((seed, 1.0),), k=k)
+                plain = _plain(request, query)
+                assert plain is not None
+                full = await _recommend(request, query, None)
+                mine, theirs = json.loads(plain.body), json.loads(full.body)  # type: ignore[arg-type]
+                assert {**mine, "results": None} == {**theirs, "results": None}
+                assert len(mine["results"]) == len(theirs["results"]) == k
+                for a, b in zip(mine["results"], theirs["results"], strict=True):
+                    assert a["score"] == pytest.approx(b["score"], abs=2e-6)
+                    if a["track_id"] == b["track_id"]:
+                        assert {**a, "score": 0} == {**b, "score": 0}
+                    # else two results of one score (to float rounding), in either order
+                sent += 1
+        assert sent == 2 * len(distinct)
 
 
 def test_lists_below_the_recall_target_are_not_read(catalogue: Catalogue, tmp_path: Path) -> None:
