@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from snapshots.errors import TrackNotIndexed
 from snapshots.fresh import FRESH_ROW_BASE, FreshSegment, FreshState
 from snapshots.index import F32, LoadedSnapshot, Neighbour, TrackInfo, forget_older_half, unit
@@ -161,8 +163,10 @@ class ServingView:
 
     def vector(self, track_id: str) -> F32:
         """The track's retrieval-space vector (unit length, float32)."""
-        if track_id in self.snapshot:
-            return self.snapshot.vector(track_id)
+        # One lookup of the id: the engine asks this for every candidate it reads.
+        row = self.snapshot.row_of(track_id)
+        if row is not None:
+            return np.array(self.snapshot.row_vector(row), dtype=np.float32)
         return self._fresh_vector(self.fresh.state, track_id).copy()
 
     def transform(self, raw: Any) -> F32:
