@@ -97,17 +97,10 @@ def plan(
             be scored whole here.
         budget: Rows of a common tag scored at most (default :data:`TAG_ROW_BUDGET`).
     """
-    if len(query.seeds) != 1 or query.negative or query.diversity > 0 or query.k < 1:
-        return None
-    seed, weight = query.seeds[0]
-    if not (np.isfinite(weight) and weight > 0):
-        return None
-    if len(view.fresh.state) > CHEAP_FRESH:
-        return None
+    row = _seed_row(view, query)
     snapshot = view.snapshot
-    row = snapshot.row_of(seed)
     if row is None or not snapshot.lists_meet_target:
-        return None  # lists below the recall target: the engine searches instead
+        return None  # lists below the recall target: searched instead (see search_plan)
     tags = query.filters.tags
     if not tags:
         return Plan(row)
@@ -119,6 +112,27 @@ def plan(
         whole = min(whole, WHOLE_TAG_ROWS)
     budget = TAG_ROW_BUDGET if budget is None else budget
     return Plan(row, parts, search=count > whole, budget=budget)
+
+
+def search_plan(view: ServingView, query: Query) -> Plan | None:
+    """A plan for :func:`answer_by_search`: any query :func:`plan` takes, without tags.
+
+    Whatever the stored lists: those below the recall target are not read by it either.
+    """
+    row = _seed_row(view, query)
+    return None if row is None or query.filters.tags else Plan(row)
+
+
+def _seed_row(view: ServingView, query: Query) -> int | None:
+    """The row of the one seed of a query the fast paths take, or ``None``."""
+    if len(query.seeds) != 1 or query.negative or query.diversity > 0 or query.k < 1:
+        return None
+    seed, weight = query.seeds[0]
+    if not (np.isfinite(weight) and weight > 0):
+        return None
+    if len(view.fresh.state) > CHEAP_FRESH:
+        return None
+    return view.snapshot.row_of(seed)
 
 
 def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendations | None:
@@ -168,6 +182,24 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
         fetch = min(total, fetch * WIDEN_FACTOR)
 
 
+def answer_by_search(view: ServingView, query: Query, how: Plan) -> Recommendations:
+    """The engine's answer to a one-seed query by id that the stored list could not settle.
+
+    The engine's own rounds of index search (see :func:`_searched`), read as the stored list
+    is read: copies and the blocked tracks checked a block of candidates at a time, metadata
+    decoded only for the candidates that need it. Where copies crowd a seed's neighbourhood,
+    the engine reads hundreds of candidates one at a time; this reads them in blocks. It
+    searches, so it runs off the event loop.
+    """
+    snapshot = view.snapshot
+    state = view.fresh.state
+    fresh_seed = unit(query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
+    blocked = _Blocked(view, state, how.seed_row, query.filters)
+    total = len(snapshot) + len(state)
+    fetch = min(total, max(query.k * WIDEN_FACTOR, query.k + 2, MIN_FETCH))
+    return _searched(view, state, query, how.subset(), fresh_seed, blocked, fetch)
+
+
 def _short(
     chosen: list[Result], scan: _Scan, fetch: int, total: int, filters: Filters
 ) -> Recommendations:
@@ -185,17 +217,17 @@ def _searched(
     view: ServingView,
     state: FreshState,
     query: Query,
-    subset: npt.NDArray[np.int64],
+    subset: npt.NDArray[np.int64] | None,
     fresh_seed: F32,
     blocked: _Blocked,
     fetch: int,
 ) -> Recommendations:
-    """The engine's rounds of search for a common tag, the tag checked for all at once.
+    """The engine's rounds of search, the tags (if any) checked for all candidates at once.
 
     Each round asks the index and the fresh segment for the ``fetch`` nearest tracks exactly
-    as ``ServingView.nearest`` does, keeps those carrying the tag and reads them as the
-    engine does; the answer is the engine's, without its reading of every candidate's vector
-    and metadata one at a time.
+    as ``ServingView.nearest`` does, keeps those carrying a tag (the rows of ``subset``, when
+    the query has tags) and reads them as the engine does; the answer is the engine's,
+    without its reading of every candidate's vector and metadata one at a time.
     """
     snapshot = view.snapshot
     k, filters = query.k, query.filters
@@ -473,8 +505,9 @@ class _Scan:
             else np.empty((count, view.snapshot.manifest.dim), dtype=np.float32)
         )
         self.lowered = -np.asarray(self.scores, dtype=np.float64)
-        #: Earlier candidates at cosine >= DUPLICATE_COSINE of each candidate.
-        self.close: dict[int, list[int]] = {}
+        #: For each candidate with an earlier one at cosine >= DUPLICATE_COSINE: the first
+        #: candidate its block was compared with, and which of those (from there on) are such.
+        self.close: dict[int, tuple[int, npt.NDArray[np.bool_]]] = {}
         self.blocked_near: list[bool] = []
         self.ready = 0
         # The candidates carry the tags already (see ``_carrying``): other filters need rows.
@@ -482,7 +515,8 @@ class _Scan:
         #: Groups of copies: the candidate indices of the members, first member first.
         self.groups: list[list[int]] = []
         self.group_scores: list[float] = []
-        self.founders: dict[int, int] = {}
+        #: Per group, the candidate that is its first member (ascending, as groups are made).
+        self.founders = np.zeros(count, dtype=np.int64)
         self.by_isrc: dict[str, int] = {}
         self.by_digest: dict[str, int] = {}
         self.infos: dict[int, TrackInfo] = {}
@@ -507,10 +541,11 @@ class _Scan:
         # Only candidates within the copy window above the block can be copies of it.
         low = int(np.searchsorted(self.lowered, self.lowered[begin] - COPY_WINDOW))
         same = block @ self.vectors[low:end].T >= DUPLICATE_COSINE
-        if int(same.sum()) > end - begin:  # more than each candidate with itself
-            for i, j in np.argwhere(same).tolist():  # rows ascending, then columns
-                if low + j < begin + i:
-                    self.close.setdefault(begin + i, []).append(low + j)
+        # Only earlier candidates count; a row per candidate that has one, not a list of
+        # pairs, since near-copies of one recording can make every pair of a block copies.
+        same &= np.arange(low, end)[None, :] < np.arange(begin, end)[:, None]
+        for i in np.flatnonzero(same.any(axis=1)).tolist():
+            self.close[begin + i] = (low, same[i])
 
     def info(self, at: int) -> TrackInfo:
         found = self.infos.get(at)
@@ -574,16 +609,20 @@ class _Scan:
                 if group < 0 and collapse:
                     while window < len(groups) and group_scores[window] - score > COPY_WINDOW:
                         window += 1
-                    for earlier in close.get(at, ()):
-                        found = founders.get(earlier, -1)
-                        if found >= window:
-                            group = found
-                            break
+                    near_at = close.get(at)
+                    if near_at is not None and window < len(groups):
+                        # The first group from ``window`` on whose first member is a copy.
+                        low, copies_of = near_at
+                        firsts = founders[window : len(groups)]
+                        start = int(np.searchsorted(firsts, low))
+                        hits = copies_of[firsts[start:] - low]
+                        if hits.any():
+                            group = window + start + int(np.argmax(hits))
                 if group < 0:
                     group = len(groups)
                     groups.append([at])
                     group_scores.append(score)
-                    founders[at] = group
+                    founders[group] = at
                 else:
                     groups[group].append(at)
                 if track is not None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.errors import json_error
 from api.paths import Path, find_path
-from api.recommend_fast import answer_by_list, plan
+from api.recommend_fast import answer_by_list, answer_by_search, plan, search_plan
 from api.recommend_params import (
     DEFAULT_K,
     MAX_K,
@@ -99,10 +99,12 @@ async def answer(
     """The engine's answer to ``query``: from the stored lists when they settle it, else searched.
 
     A one-seed query by id is answered from the seed's stored neighbour list on the event loop
-    (a few lookups; a small tag subset is scored there too, a larger one in a thread); every
-    other query runs the engine in ``threads`` (the node's query pool), since a wide search
-    over a large catalogue must not stall other requests. A replaced snapshot stays open while
-    a query still uses it.
+    (a few lookups; a small tag subset is scored there too, a larger one in a thread). When
+    the list cannot settle it without tags (copies crowd it, or the lists are below the
+    recall target), the engine's search runs with its candidates read in blocks
+    (:func:`answer_by_search`). Every other query runs the engine. Searches run in
+    ``threads`` (the node's query pool), since a wide search over a large catalogue must not
+    stall other requests. A replaced snapshot stays open while a query still uses it.
 
     Raises:
         UnknownTracks: A seed or negative is not in the catalogue.
@@ -116,6 +118,11 @@ async def answer(
             found = await off_loop(threads, answer_by_list, snapshot, query, how)
         if found is not None:
             return found
+    # Copies crowd the list, or the lists are below the recall target: the engine's search,
+    # its candidates read in blocks.
+    searched = search_plan(snapshot, query)
+    if searched is not None:
+        return await off_loop(threads, answer_by_search, snapshot, query, searched)
     return await off_loop(threads, recommend, snapshot, query)
 
 

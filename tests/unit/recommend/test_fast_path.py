@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from api.recommend_fast import answer_by_list, plan
+from api.recommend_fast import answer_by_list, answer_by_search, plan, search_plan
 from api.recommend_views import _result_bytes, result_json
 from api.recommendations import Filters, Query, Recommendations, recommend
 from snapshots.builder import BuildOptions, write_snapshot
@@ -182,6 +182,31 @@ def test_fresh_copies_and_tracks_merge_as_the_engine_merges_them(
     assert answered >= len(ids)
 
 
+def test_what_the_lists_cannot_settle_is_searched_as_the_engine_searches(
+    snapshot: LoadedSnapshot, catalogue: Catalogue
+) -> None:
+    # Any query by id without tags, the list's answer or not: the engine's rounds of search,
+    # read in blocks, answer as the engine does, with and without fresh copies in sight.
+    by_id = {t.track_id: t for t in catalogue.tracks}
+    fresh = [
+        FreshTrack("new:copy", "m", by_id["isrc:QZ0000000008"].vector.copy(), (("rock", 0.9),)),
+        FreshTrack("new:near", "m", by_id["isrc:QZ0000000020"].vector * 0.9, (("pop", 0.5),)),
+    ]
+    ids = sorted(by_id)[::4]
+    beyond_the_lists = 0
+    for view in (_view(snapshot), _view(snapshot, fresh)):
+        for filters in [f for f in OPTIONS if not f.tags]:
+            for k in KS:
+                for seed in ids:
+                    query = Query(((seed, 1.0),), k=k, filters=filters)
+                    how = plan(view, query)
+                    assert how is not None
+                    assert search_plan(view, query) == how
+                    _same(answer_by_search(view, query, how), recommend(view, query), k)
+                    beyond_the_lists += answer_by_list(view, query, how) is None
+    assert beyond_the_lists >= 2 * len(ids)  # k=100 at least: the lists are 32 long
+
+
 def test_queries_only_the_engine_answers_are_left_to_it(
     snapshot: LoadedSnapshot, catalogue: Catalogue
 ) -> None:
@@ -191,6 +216,9 @@ def test_queries_only_the_engine_answers_are_left_to_it(
     assert plan(view, Query(((a, 1.0),), negative=(b,))) is None
     assert plan(view, Query(((a, 1.0),), diversity=0.3)) is None
     assert plan(view, Query((("t:not-there", 1.0),))) is None  # the engine says 404
+    assert search_plan(view, Query(((a, 1.0), (b, 1.0)))) is None
+    assert search_plan(view, Query((("t:not-there", 1.0),))) is None
+    assert search_plan(view, Query(((a, 1.0),), filters=Filters.of(tags=["rock"]))) is None
     # A tag a quarter of the catalogue carries: searched, off the event loop.
     common = plan(view, Query(((a, 1.0),), filters=Filters.of(tags=["rock"])))
     assert common is not None

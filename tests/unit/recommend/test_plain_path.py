@@ -22,7 +22,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from api.keys import holder_key, queries_key
-from api.recommend_fast import plan
+from api.recommend_fast import answer_by_search, plan, search_plan
 from api.recommend_plain import plain_rows
 from api.recommend_views import _plain, _recommend, track_json
 from api.recommendations import Query, Recommendations, Result, recommend
@@ -231,8 +231,13 @@ def test_lists_below_the_recall_target_are_not_read(catalogue: Catalogue, tmp_pa
         for row in range(len(weak)):
             seed = weak.info(row).track_id
             assert plain_rows(view, row, 10) is None
-            assert plan(view, Query(((seed, 1.0),), k=10)) is None
+            query = Query(((seed, 1.0),), k=10)
+            assert plan(view, query) is None
             assert not view.is_cheap(seed, 10)
+            # Searched as the engine searches, its candidates read in blocks.
+            searching = search_plan(view, query)
+            assert searching is not None
+            _same(answer_by_search(view, query, searching), recommend(view, query), 10)
             searched = weak.nearest_rows(weak.row_vector(row), 10, exclude=row)
             assert weak.neighbour_rows(seed, 10) == searched
         assert _view(trusted).is_cheap(trusted.info(0).track_id, 10)
