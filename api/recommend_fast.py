@@ -505,9 +505,9 @@ class _Scan:
             else np.empty((count, view.snapshot.manifest.dim), dtype=np.float32)
         )
         self.lowered = -np.asarray(self.scores, dtype=np.float64)
-        #: For each candidate with an earlier one at cosine >= DUPLICATE_COSINE: the first
-        #: candidate its block was compared with, and which of those (from there on) are such.
-        self.close: dict[int, tuple[int, npt.NDArray[np.bool_]]] = {}
+        #: For each candidate with an earlier one at cosine >= DUPLICATE_COSINE among those it
+        #: was compared with (see :meth:`prepare`): those candidates, ascending, and which are.
+        self.close: dict[int, tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = {}
         self.blocked_near: list[bool] = []
         self.ready = 0
         # The candidates carry the tags already (see ``_carrying``): other filters need rows.
@@ -524,7 +524,10 @@ class _Scan:
         self.needed = 0
 
     def prepare(self, upto: int) -> None:
-        """Prepare the candidates up to ``upto`` (and the rest of their block)."""
+        """Prepare the candidates up to ``upto`` (and the rest of their block).
+
+        Called when every candidate before the block is read (its groups are known).
+        """
         begin = self.ready
         end = min(len(self.keys), max(upto, begin + _BLOCK))
         if end <= begin:
@@ -538,14 +541,19 @@ class _Scan:
         if self.blocked.vectors is not None:
             near = (block @ self.blocked.vectors.T).max(axis=1) >= DUPLICATE_COSINE
             self.blocked_near.extend(near.tolist())
-        # Only candidates within the copy window above the block can be copies of it.
+        # A candidate joins a group through the group's first member, so it is compared with
+        # the first members of the groups made before the block within the copy window above
+        # it, and with the block's earlier candidates (which may become first members): as
+        # the engine compares, and far fewer than every earlier candidate where copies crowd.
         low = int(np.searchsorted(self.lowered, self.lowered[begin] - COPY_WINDOW))
-        same = block @ self.vectors[low:end].T >= DUPLICATE_COSINE
-        # Only earlier candidates count; a row per candidate that has one, not a list of
-        # pairs, since near-copies of one recording can make every pair of a block copies.
-        same &= np.arange(low, end)[None, :] < np.arange(begin, end)[:, None]
+        firsts = self.founders[: len(self.groups)]
+        columns = np.concatenate([firsts[firsts >= low], np.arange(begin, end)])
+        same = block @ self.vectors[columns].T >= DUPLICATE_COSINE
+        same &= columns[None, :] < np.arange(begin, end)[:, None]
+        # A row of flags per candidate that has a copy among them, not a list of pairs: every
+        # pair of a block of near-copies of one recording can be copies.
         for i in np.flatnonzero(same.any(axis=1)).tolist():
-            self.close[begin + i] = (low, same[i])
+            self.close[begin + i] = (columns, same[i])
 
     def info(self, at: int) -> TrackInfo:
         found = self.infos.get(at)
@@ -612,12 +620,12 @@ class _Scan:
                     near_at = close.get(at)
                     if near_at is not None and window < len(groups):
                         # The first group from ``window`` on whose first member is a copy.
-                        low, copies_of = near_at
+                        columns, copies_of = near_at
                         firsts = founders[window : len(groups)]
-                        start = int(np.searchsorted(firsts, low))
-                        hits = copies_of[firsts[start:] - low]
+                        where = np.minimum(np.searchsorted(columns, firsts), len(columns) - 1)
+                        hits = (columns[where] == firsts) & copies_of[where]
                         if hits.any():
-                            group = window + start + int(np.argmax(hits))
+                            group = window + int(np.argmax(hits))
                 if group < 0:
                     group = len(groups)
                     groups.append([at])
