@@ -547,8 +547,14 @@ class _Scan:
         # the engine compares, and far fewer than every earlier candidate where copies crowd.
         low = int(np.searchsorted(self.lowered, self.lowered[begin] - COPY_WINDOW))
         firsts = self.founders[: len(self.groups)]
-        columns = np.concatenate([firsts[firsts >= low], np.arange(begin, end)])
-        same = block @ self.vectors[columns].T >= DUPLICATE_COSINE
+        firsts = firsts[firsts >= low]
+        if len(firsts) == begin - low:  # every candidate in the window began a group: a slice
+            columns = np.arange(low, end)
+            against = self.vectors[low:end]
+        else:
+            columns = np.concatenate([firsts, np.arange(begin, end)])
+            against = self.vectors[columns]
+        same = block @ against.T >= DUPLICATE_COSINE
         same &= columns[None, :] < np.arange(begin, end)[:, None]
         # A row of flags per candidate that has a copy among them, not a list of pairs: every
         # pair of a block of near-copies of one recording can be copies.
