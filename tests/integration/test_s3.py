@@ -39,8 +39,8 @@ async def test_listing_spans_pages(servers: Settings, unique: str) -> None:
 async def test_a_body_cut_short_is_an_outage_and_the_same_get_then_succeeds(
     servers: Settings, unique: str
 ) -> None:
-    # The object store dying mid-download: the retry schedule must take it for an outage,
-    # never for a refusal that dead-letters the track.
+    # The object store dying mid-download: an outage, which the agents wait out in place,
+    # never a refusal, which would dead-letter the track.
     body = os.urandom(1024 * 1024)
     proxy = TcpProxy(servers.s3.port)
     await proxy.start()
