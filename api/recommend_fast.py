@@ -143,15 +143,12 @@ def answer_by_list(view: ServingView, query: Query, how: Plan) -> Recommendation
     """
     snapshot = view.snapshot
     state = view.fresh.state
-    # The engine's query vectors, bit for bit (``ServingView.nearest`` scores fresh tracks
-    # with it normalised once, the snapshot's rows normalised twice), so scores and the order
-    # of ties match.
-    fresh_seed = unit(query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
+    fresh_seed, blocked, fetch = _start(view, query, how)
+    # The snapshot's rows are scored against the query vector normalised once more, as
+    # ``ServingView.nearest`` scores them (see ``_start``).
     seed = unit(fresh_seed)
     k, filters = query.k, query.filters
     total = len(snapshot) + len(state)
-    blocked = _Blocked(view, state, how.seed_row, filters)
-    fetch = min(total, max(k * WIDEN_FACTOR, k + 2, MIN_FETCH))
     if how.search and snapshot.tag_cells is not None:
         return _celled(view, state, query, how, (seed, fresh_seed), blocked)
     subset = how.subset()
@@ -191,13 +188,23 @@ def answer_by_search(view: ServingView, query: Query, how: Plan) -> Recommendati
     the engine reads hundreds of candidates one at a time; this reads them in blocks. It
     searches, so it runs off the event loop.
     """
+    fresh_seed, blocked, fetch = _start(view, query, how)
+    return _searched(view, view.fresh.state, query, how.subset(), fresh_seed, blocked, fetch)
+
+
+def _start(view: ServingView, query: Query, how: Plan) -> tuple[F32, _Blocked, int]:
+    """What the engine starts a one-seed query with: its query vector, blocked tracks, fetch.
+
+    The query vector is the engine's bit for bit (``ServingView.nearest`` scores fresh tracks
+    with it, the snapshot's rows with it normalised once more), so scores and the order of
+    ties match; the fetch is the engine's first round.
+    """
     snapshot = view.snapshot
     state = view.fresh.state
     fresh_seed = unit(query_vector(snapshot.row_vector(how.seed_row), query.seeds[0][1]))
     blocked = _Blocked(view, state, how.seed_row, query.filters)
     total = len(snapshot) + len(state)
-    fetch = min(total, max(query.k * WIDEN_FACTOR, query.k + 2, MIN_FETCH))
-    return _searched(view, state, query, how.subset(), fresh_seed, blocked, fetch)
+    return fresh_seed, blocked, min(total, max(query.k * WIDEN_FACTOR, query.k + 2, MIN_FETCH))
 
 
 def _short(
