@@ -99,11 +99,13 @@ def plan(
     """
     row = _seed_row(view, query)
     snapshot = view.snapshot
-    if row is None or not snapshot.lists_meet_target:
-        return None  # lists below the recall target: searched instead (see search_plan)
+    if row is None:
+        return None
     tags = query.filters.tags
     if not tags:
-        return Plan(row)
+        # Only this plan reads the stored list; below the recall target it is searched
+        # instead (see search_plan). A tag's rows are scored exactly, whatever the lists.
+        return Plan(row) if snapshot.lists_meet_target else None
     # Nothing is copied here (this runs on the event loop); the sum bounds the union.
     parts = tuple(snapshot.tagged_rows(t) for t in sorted(tags))
     count = sum(len(p) for p in parts)

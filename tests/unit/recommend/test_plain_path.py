@@ -22,10 +22,10 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from api.keys import holder_key, queries_key
-from api.recommend_fast import answer_by_search, plan, search_plan
+from api.recommend_fast import answer_by_list, answer_by_search, plan, search_plan
 from api.recommend_plain import plain_rows
 from api.recommend_views import _plain, _recommend, track_json
-from api.recommendations import Query, Recommendations, Result, recommend
+from api.recommendations import Filters, Query, Recommendations, Result, recommend
 from api.snapshots import SnapshotHolder
 from snapshots.builder import Columns, TrackVector, write_columns, write_snapshot
 from snapshots.fresh import FreshSegment, FreshTrack
@@ -228,6 +228,10 @@ def test_lists_below_the_recall_target_are_not_read(catalogue: Catalogue, tmp_pa
         assert trusted.lists_meet_target and not weak.lists_meet_target
         assert int(weak.plain_depths().max()) == 0
         view = _view(weak)
+        # The commonest tag and a rare one.
+        by_count = sorted(weak.tags(), key=lambda t: len(weak.tagged_rows(t)))
+        tags = list(dict.fromkeys([by_count[-1], by_count[0]]))
+        answered = 0
         for row in range(len(weak)):
             seed = weak.info(row).track_id
             assert plain_rows(view, row, 10) is None
@@ -240,6 +244,16 @@ def test_lists_below_the_recall_target_are_not_read(catalogue: Catalogue, tmp_pa
             _same(answer_by_search(view, query, searching), recommend(view, query), 10)
             searched = weak.nearest_rows(weak.row_vector(row), 10, exclude=row)
             assert weak.neighbour_rows(seed, 10) == searched
+            # A tag's rows are scored exactly, lists or not: the tag filter stays bounded.
+            for tag in tags:
+                tagged = Query(((seed, 1.0),), k=5, filters=Filters.of(tags=[tag]))
+                how = plan(view, tagged)
+                assert how is not None and how.tagged
+                found = answer_by_list(view, tagged, how)
+                assert found is not None
+                _same(found, recommend(view, tagged), 5)
+                answered += 1
+        assert answered == len(weak) * len(tags)
         assert _view(trusted).is_cheap(trusted.info(0).track_id, 10)
     finally:
         trusted.close()
