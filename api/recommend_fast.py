@@ -48,6 +48,14 @@ EXACT_TAG_SHARE = 0.1
 LOOP_ROWS = 8192
 #: Candidates are prepared (vectors, copies by vector) this many at a time.
 _BLOCK = 64
+#: Candidates of a common tag read (best first, by cell) before the answer stands without the
+#: engine's stopping point (at least the first round's ``4k + _BLOCK``). Past the k-th group
+#: the engine reads on only to collapse copies into the groups shown; where a recording's
+#: variations crowd (thousands within the copy window), that reading, not the scoring, is what
+#: a tag query costs. Past it the results, their order and scores stay the exact ones; only
+#: the copies beyond the candidates read are not collapsed into them (``duplicates``, and the
+#: copy shown for a group).
+TAG_READ_ROWS = 512
 #: Up to this many candidates (a stored list), all are prepared at once and read without the
 #: loop when nothing but the blocked tracks applies; more (a tag's rows) are read as needed.
 _PLAIN_MAX = 4 * _BLOCK
@@ -67,6 +75,8 @@ class Plan:
     #: Rows of a common tag scored at most (by cell, best first) before the best of them
     #: stand for all (see ``_celled``).
     budget: int = 0
+    #: Candidates of a common tag read at most before the answer stands (see ``_celled``).
+    reads: int = TAG_READ_ROWS
 
     @property
     def on_loop(self) -> bool:
@@ -87,6 +97,7 @@ def plan(
     query: Query,
     exact_share: float = EXACT_TAG_SHARE,
     budget: int | None = None,
+    reads: int = TAG_READ_ROWS,
 ) -> Plan | None:
     """How the fast path would answer ``query``, or ``None`` when only the engine can.
 
@@ -96,6 +107,7 @@ def plan(
         exact_share: Largest share of the catalogue a tag filter's rows may hold for them to
             be scored whole here.
         budget: Rows of a common tag scored at most (default :data:`TAG_ROW_BUDGET`).
+        reads: Candidates of a common tag read at most (see :data:`TAG_READ_ROWS`).
     """
     row = _seed_row(view, query)
     snapshot = view.snapshot
@@ -113,7 +125,7 @@ def plan(
     if snapshot.tag_cells is not None:
         whole = min(whole, WHOLE_TAG_ROWS)
     budget = TAG_ROW_BUDGET if budget is None else budget
-    return Plan(row, parts, search=count > whole, budget=budget)
+    return Plan(row, parts, search=count > whole, budget=budget, reads=reads)
 
 
 def search_plan(view: ServingView, query: Query) -> Plan | None:
@@ -278,7 +290,9 @@ def _celled(
 
     Past ``how.budget`` rows scored the rows scored stand for the tag's: the answer is the best
     of them, approximate (the cells left are the least promising by their bounds). ``None``
-    when those rows give fewer than ``k`` results: the engine answers.
+    when those rows give fewer than ``k`` results: the engine answers. Past ``how.reads``
+    candidates read, the groups made of them answer: the same results, order and scores, but
+    the copies beyond them are neither listed nor shown in a group's place.
     """
     snapshot = view.snapshot
     cells = snapshot.tag_cells
@@ -293,6 +307,8 @@ def _celled(
     fresh_scores = state.vectors @ fresh_seed if len(state) else np.empty(0, np.float32)
     several = len(filters.tags) > 1
     wanted = FIRST_CELL_ROWS
+    cap = max(how.reads, 4 * k + _BLOCK)
+    capped = False  # whether the first ``cap`` candidates were read and gave fewer than k
     while True:
         found = walk.more(min(wanted, how.budget - walk.scored))
         found = found[found != how.seed_row]
@@ -323,6 +339,15 @@ def _celled(
                     rows[picked], scores[picked], fresh_keys[inside], fresh_scores[inside], True
                 )
                 keys, key_scores, _, _ = _carrying(state, merged, filters.tags)
+                if len(keys) >= cap and not capped:
+                    # Every other row scores lower than these: the engine's first k groups are
+                    # among them, and they are the answer whether its stopping point is within
+                    # them or not (see TAG_READ_ROWS).
+                    head = (keys[:cap], key_scores[:cap], None)
+                    chosen, _, _ = _Scan(view, state, head, blocked, filters).run(k)
+                    if len(chosen) >= k:
+                        return Recommendations(chosen, walk.scored, None)
+                    capped = True  # copies fill them: read on, as the engine does
                 last = bound == -np.inf and len(picked) == len(above)
                 # The engine stops only below its k-th group's score less the copy window, and
                 # that group scores at most the k-th candidate: else the scan cannot settle.

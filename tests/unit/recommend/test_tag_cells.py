@@ -226,3 +226,46 @@ def test_a_common_tag_outside_recommend_is_walked_by_cell(
         exact = others[np.argsort(-(vectors[others] @ clustered.row_vector(row)), kind="stable")]
         named = [n.track_id for n in clustered.with_tag(seed, 5, "common")]
         assert named == [clustered.info(int(r)).track_id for r in exact[:5]]
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedSnapshot]:
+    """Few recordings, each in hundreds of variations, the closest of them copies by vector."""
+    rng = np.random.default_rng(11)
+    dim = 32
+    centres = rng.standard_normal((3, dim)) * 3
+    tracks = []
+    for i in range(3000):
+        noise = rng.standard_normal(dim) * rng.uniform(0.02, 0.2)
+        vector = (centres[i % 3] + noise).astype(np.float32)
+        tags = {"common": 0.5} if (i // 6) % 2 else {"other": 0.5}
+        tracks.append(TrackVector(f"c:{i:05d}", vector, name=f"Take {i}", tags=tags))
+    folder: Path = tmp_path_factory.mktemp("crowded")
+    write_snapshot(folder, tracks, model_version="m", trees=5, source_mark=None)
+    loaded = LoadedSnapshot.open(folder)
+    yield loaded
+    loaded.close()
+
+
+def test_past_the_reads_the_groups_read_answer(crowded: LoadedSnapshot) -> None:
+    # Where variations crowd the copy window, the engine reads far past its k-th group only to
+    # collapse copies into the groups shown; past ``reads`` candidates the groups made of
+    # them answer: the same recordings in the same order and scores, fewer copies listed.
+    view = _view(crowded)
+    common = len(crowded.tagged_rows("common"))
+    assert crowded.tag_cells is not None
+    listed = exact_listed = 0
+    for seed in [f"c:{i:05d}" for i in range(6, 3000, 97)]:
+        query = Query(((seed, 1.0),), k=10, filters=Filters.of(tags=["common"]))
+        exact = _answer(view, query, budget=common, reads=10**9)
+        capped = _answer(view, query, budget=common, reads=0)  # the first round's 4k + 64
+        assert capped.short_reason == exact.short_reason is None
+        assert len(capped.results) == len(exact.results) == 10
+        for mine, theirs in zip(capped.results, exact.results, strict=True):
+            assert mine.score == pytest.approx(theirs.score, abs=1e-6)
+            group = {theirs.track.track_id, *theirs.duplicates}
+            assert {mine.track.track_id, *mine.duplicates} <= group
+            listed += len(mine.duplicates)
+            exact_listed += len(theirs.duplicates)
+    # The copies are many, and the cap leaves some of them unread.
+    assert 0 < listed < exact_listed
