@@ -50,11 +50,16 @@ def clustered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedSnapsh
         if i % 50 == 0:
             tags["rare"] = 0.4
         tracks.append(TrackVector(f"t:{i:05d}", vector, name=f"Track {i}", tags=tags))
-    folder: Path = tmp_path_factory.mktemp("clustered")
-    write_snapshot(folder, tracks, model_version="m", trees=5, source_mark=None)
-    loaded = LoadedSnapshot.open(folder)
+    loaded = _built(tmp_path_factory, "clustered", tracks)
     yield loaded
     loaded.close()
+
+
+def _built(factory: pytest.TempPathFactory, name: str, tracks: list[TrackVector]) -> LoadedSnapshot:
+    """``tracks`` written as a snapshot (5 trees) in a new folder, and opened."""
+    folder: Path = factory.mktemp(name)
+    write_snapshot(folder, tracks, model_version="m", trees=5, source_mark=None)
+    return LoadedSnapshot.open(folder)
 
 
 def _view(snapshot: LoadedSnapshot) -> ServingView:
@@ -240,9 +245,7 @@ def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoadedSnapshot
         vector = (centres[i % 3] + noise).astype(np.float32)
         tags = {"common": 0.5} if (i // 6) % 2 else {"other": 0.5}
         tracks.append(TrackVector(f"c:{i:05d}", vector, name=f"Take {i}", tags=tags))
-    folder: Path = tmp_path_factory.mktemp("crowded")
-    write_snapshot(folder, tracks, model_version="m", trees=5, source_mark=None)
-    loaded = LoadedSnapshot.open(folder)
+    loaded = _built(tmp_path_factory, "crowded", tracks)
     yield loaded
     loaded.close()
 
